@@ -1,0 +1,5 @@
+import sys
+
+from engauge.cli import main
+
+sys.exit(main())

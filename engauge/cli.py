@@ -1,0 +1,50 @@
+"""The ``engauge`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import trio
+
+from engauge import __version__
+from engauge.config import SETTINGS, ConfigError, load_config
+from engauge.service import serve
+
+
+def _parser() -> argparse.ArgumentParser:
+    variables = "\n".join(
+        f"  {s.variable:<22} {s.help} (default: {s.default or 'see README'})" for s in SETTINGS
+    )
+    parser = argparse.ArgumentParser(
+        prog="engauge",
+        description="Self-hosted, real-time product analytics.",
+        epilog=f"configuration (environment variables):\n{variables}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"engauge {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="run the server (the default command)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, check the configuration, run; 2 on a configuration error."""
+    _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"engauge: configuration error: {error}", file=sys.stderr)
+        return 2
+    trio.run(serve, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP: the ingest fast path, login, the dashboard JSON API."""

@@ -1,0 +1,86 @@
+"""The HTTP application: ingest fast path in front of the Quart app (login, health, dashboard).
+
+:class:`Application` is the one ASGI callable: ``/api/*`` goes straight to
+:class:`~engauge.http.ingest.IngestApp`; everything else, lifespan included, to Quart.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart, Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from engauge.http.auth import Accounts
+from engauge.http.dashboard import DashboardApi
+from engauge.http.errors import ApiError
+from engauge.http.ingest import IngestApp, Receive, Scope, Send
+from engauge.http.login import check_origin, login_routes, require_login
+from engauge.http.responses import json_response
+
+log = logging.getLogger("engauge.http")
+
+DASHBOARD_BODY_LIMIT = 1024 * 1024
+
+
+class Application:
+    """Routes ``/api/`` to the ingest fast path and the rest to Quart."""
+
+    def __init__(self, ingest: IngestApp, web: Quart) -> None:
+        self.ingest = ingest
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.ingest(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)  # type: ignore[arg-type]
+
+
+def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> Quart:
+    """Quart app with health, login and the dashboard API behind the login."""
+    web = QuartTrio("engauge")
+    web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
+
+    @web.get("/health")
+    async def health() -> Response:
+        return Response("alive", content_type="text/plain")
+
+    web.register_blueprint(login_routes(accounts, https))
+    routes = dashboard.blueprint()
+
+    @routes.before_request
+    async def guard() -> None:
+        require_login(accounts)
+        check_origin()
+
+    web.register_blueprint(routes)
+    _json_errors(web)
+    return web
+
+
+def _json_errors(web: Quart) -> None:
+    """Every error, whatever raised it, answers ``{"message": ...}``."""
+
+    @web.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        headers = {name.decode(): value.decode() for name, value in error.headers}
+        return json_response(error.body(), error.status, headers)
+
+    @web.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+        return json_response(
+            {"message": error.description or error.name}, error.code or 500, headers
+        )
+
+    @web.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return json_response({"message": "internal error; see the server log"}, 500)
+
+
+def create_app(ingest: IngestApp, accounts: Accounts, dashboard: DashboardApi, https: bool) -> Any:
+    return Application(ingest, create_web_app(accounts, dashboard, https))

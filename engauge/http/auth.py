@@ -1,0 +1,92 @@
+"""Dashboard accounts (SPEC §7): constant-time login, pinned HS256 tokens, throttling, CSRF."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import jwt
+
+TOKEN_SECONDS = 900
+ALGORITHM = "HS256"
+FREE_FAILURES = 5
+"""Failed logins from one address before each further attempt must wait."""
+MAX_WAIT = 900.0
+FORGET_AFTER = 3600.0
+
+
+class Accounts:
+    """Checks credentials and issues and verifies the login tokens."""
+
+    def __init__(
+        self, user: str, password: str, key: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.user = user.encode()
+        self.password = password.encode()
+        self.key = key
+        self.clock = clock
+
+    def check(self, user: str, password: str) -> bool:
+        """Both compared in constant time, and both always compared."""
+        user_ok = hmac.compare_digest(user.encode(), self.user)
+        password_ok = hmac.compare_digest(password.encode(), self.password)
+        return user_ok and password_ok
+
+    def issue(self) -> str:
+        now = int(self.clock())
+        claims = {"sub": self.user.decode(), "iat": now, "exp": now + TOKEN_SECONDS}
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> bool:
+        """True for an unexpired HS256 token of this server's key and user; never raises."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return False
+        return hmac.compare_digest(str(claims["sub"]).encode(), self.user)
+
+
+class LoginThrottle:
+    """Slows repeated failed logins from one address: after five, waits double up to 15 min."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._failures: dict[str, tuple[int, float]] = {}
+
+    def retry_after(self, address: str) -> float:
+        """Seconds this address must wait before trying again (0 when it may try now)."""
+        failures, last = self._failures.get(address, (0, 0.0))
+        if failures < FREE_FAILURES:
+            return 0.0
+        wait = min(2.0 ** (failures - FREE_FAILURES), MAX_WAIT)
+        return max(0.0, last + wait - self.clock())
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        if len(self._failures) > 10_000:
+            self._failures = {a: f for a, f in self._failures.items() if now - f[1] < FORGET_AFTER}
+        failures, _ = self._failures.get(address, (0, 0.0))
+        self._failures[address] = (failures + 1, now)
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """CSRF check for state-changing requests: an ``Origin``, when sent, must be this host.
+
+    Browsers send ``Origin`` on every cross-site request that changes state, so a missing
+    header means a non-browser client (curl, a script), which CSRF cannot reach.
+    """
+    if origin is None:
+        return True
+    if origin == "null" or host is None:
+        return False
+    return urlsplit(origin).netloc.lower() == host.lower()

@@ -1,0 +1,281 @@
+"""The dashboard JSON API (SPEC §6): summaries, series, breakdown lists and details, settings.
+
+Every handler only reads the aggregator's state between two batches (trio runs one task
+at a time and the aggregator never awaits mid-batch), so answers are consistent without
+locks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import trio
+from quart import Blueprint, Response, request
+
+from engauge.http.errors import ApiError
+from engauge.http.responses import json_response
+from engauge.stream.aggregator import Aggregator
+from engauge.stream.bucket import Bucket, Profile
+from engauge.stream.calendar import ALL_TIME, INTERVALS
+from engauge.stream.settings import InvalidSettings, Settings, apply_patch
+from engauge.stream.summary import (
+    PROFILE_KINDS,
+    identity_json,
+    lookup,
+    metric_paths,
+    profile_figures,
+    profile_json,
+    property_json,
+    summary_figures,
+    summary_json,
+)
+from engauge.stream.timestamps import TimestampError, parse_timestamp
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_POINTS = 1000
+
+
+class DashboardApi:
+    """Answers the dashboard resources from the aggregator's state.
+
+    ``save_settings`` persists changed settings; it runs in a worker thread.
+    """
+
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        save_settings: Callable[[Settings], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.aggregator = aggregator
+        self.calendar = aggregator.calendar
+        self.save_settings = save_settings
+        self.clock = clock
+
+    def blueprint(self) -> Blueprint:
+        routes = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+        routes.add_url_rule("/summaries", view_func=self.summaries)
+        routes.add_url_rule("/summaries/<interval>", view_func=self.summary)
+        routes.add_url_rule("/series", view_func=self.series)
+        routes.add_url_rule("/properties", view_func=self.property_list)
+        routes.add_url_rule("/properties/<path:name>", view_func=self.property_detail)
+        routes.add_url_rule("/settings", view_func=self.get_settings, methods=["GET"])
+        routes.add_url_rule("/settings", view_func=self.put_settings, methods=["PUT"])
+        routes.add_url_rule("/<kind>", view_func=self.profile_list)
+        routes.add_url_rule("/<kind>/<profile_id>", view_func=self.profile_detail)
+        return routes
+
+    # -- summaries ---------------------------------------------------------------------
+
+    async def summaries(self) -> Response:
+        now = self.clock()
+        return json_response([self._bounds(name, now) for name in self._intervals()])
+
+    async def summary(self, interval: str) -> Response:
+        self._check_interval(interval)
+        at = self._instant("at", self.clock())
+        _, _, bucket = self.aggregator.bucket(interval, at)
+        return json_response({**self._bounds(interval, at), **summary_json(bucket)})
+
+    def _bounds(self, interval: str, at: float) -> dict[str, Any]:
+        start, end, _ = self.aggregator.bucket(interval, at)
+        label = self.calendar.label
+        return {
+            "id": interval if start is None else f"{interval}:{label(start)}",
+            "interval": interval,
+            "start": None if start is None else label(start),
+            "end": None if end is None else label(end),
+        }
+
+    def _intervals(self) -> list[str]:
+        return [ALL_TIME, *self.aggregator.settings.enabled()]
+
+    def _check_interval(self, interval: str) -> None:
+        if interval != ALL_TIME and interval not in INTERVALS:
+            raise ApiError(
+                404, f"no interval {interval!r}; use one of {ALL_TIME}, {', '.join(INTERVALS)}"
+            )
+        if interval not in self._intervals():
+            raise ApiError(400, f"interval {interval!r} is disabled; enable it in settings")
+
+    # -- series ------------------------------------------------------------------------
+
+    async def series(self) -> Response:
+        interval = request.args.get("interval", "daily")
+        self._check_interval(interval)
+        if interval == ALL_TIME:
+            raise ApiError(400, "interval: a series needs a calendar interval such as daily")
+        now = self.clock()
+        end = self._instant("to", now)
+        start = self._instant("from", self.aggregator.retention_cutoff(interval, now))
+        if start >= end:
+            raise ApiError(400, "from: must be before to")
+        kind, key = self._scope(request.args.get("scope"))
+        metrics = self._metrics(request.args.get("metrics", "total"), kind)
+        buckets = self.aggregator.buckets[interval]
+        points: list[dict[str, Any]] = []
+        for bucket_start in self.aggregator.bucket_starts(interval, start, end):
+            if len(points) == MAX_POINTS:
+                raise ApiError(400, f"from/to: more than {MAX_POINTS} points; narrow the range")
+            figures = self._figures(buckets.get(bucket_start) or Bucket(), kind, key)
+            point = {"start": self.calendar.label(bucket_start)}
+            point.update((metric, lookup(figures, metric)) for metric in metrics)
+            points.append(point)
+        return json_response({"interval": interval, "points": points})
+
+    def _scope(self, scope: str | None) -> tuple[str | None, Any]:
+        if not scope:
+            return None, None
+        kind, _, profile_id = scope.partition(":")
+        if kind not in PROFILE_KINDS or not profile_id:
+            raise ApiError(400, "scope: use endpoint:ID, origin:ID or entity:ID")
+        return kind, self._profile_key(kind, profile_id)
+
+    def _metrics(self, value: str, kind: str | None) -> list[str]:
+        metrics = [metric.strip() for metric in value.split(",") if metric.strip()]
+        known = metric_paths(self._figures(Bucket(), kind, None))
+        for metric in metrics:
+            if metric not in known:
+                raise ApiError(
+                    400, f"metrics: unknown metric {metric!r}; use one of {', '.join(known)}"
+                )
+        if not metrics:
+            raise ApiError(400, "metrics: name at least one metric, such as total")
+        return metrics
+
+    def _figures(self, bucket: Bucket, kind: str | None, key: Any) -> dict[str, Any]:
+        if kind is None:
+            return summary_figures(bucket)
+        profile = self.aggregator.profiles(kind, bucket).get(key) or Profile()
+        return profile_figures(kind, profile)
+
+    # -- endpoints, origins, entities --------------------------------------------------
+
+    async def profile_list(self, kind: str) -> Response:
+        self._check_kind(kind)
+        rows = [
+            {**identity_json(kind, key), **profile_figures(kind, profile)}
+            for key, profile in self.aggregator.profiles(kind).items()
+        ]
+        return self._page(rows, "-total")
+
+    async def profile_detail(self, kind: str, profile_id: str) -> Response:
+        self._check_kind(kind)
+        key = self._profile_key(kind, profile_id)
+        at = self._instant("at", self.clock())
+        stats = {}
+        for interval in self._intervals():
+            _, _, bucket = self.aggregator.bucket(interval, at)
+            profile = self.aggregator.profiles(kind, bucket).get(key) or Profile()
+            stats[interval] = {**self._bounds(interval, at), **profile_json(kind, profile)}
+        return json_response({**identity_json(kind, key), "stats": stats})
+
+    def _check_kind(self, kind: str) -> None:
+        if kind not in PROFILE_KINDS:
+            raise ApiError(404, f"no resource /dashboard/{kind}")
+
+    def _profile_key(self, kind: str, profile_id: str) -> Any:
+        try:
+            return self.aggregator.profile_key(kind, profile_id)
+        except KeyError:
+            raise ApiError(404, f"no {kind} with id {profile_id!r}") from None
+
+    # -- properties --------------------------------------------------------------------
+
+    async def property_list(self) -> Response:
+        rows = [
+            {"id": name, "name": name, "types": sorted(stats.types), "total": stats.count}
+            for name, stats in self.aggregator.all_time.properties.items()
+        ]
+        return self._page(rows, "-total")
+
+    async def property_detail(self, name: str) -> Response:
+        stats = self.aggregator.all_time.properties.get(name)
+        if stats is None:
+            raise ApiError(404, f"no property {name!r}")
+        at = self._instant("at", self.clock())
+        answer: dict[str, Any] = {
+            "id": name,
+            "types": sorted(stats.types),
+            "stats": property_json(stats),
+        }
+        for interval in self.aggregator.settings.enabled():
+            _, _, bucket = self.aggregator.bucket(interval, at)
+            found = bucket.properties.get(name)
+            answer[f"{interval}Stats"] = None if found is None else property_json(found)
+        return json_response(answer)
+
+    # -- settings ----------------------------------------------------------------------
+
+    async def get_settings(self) -> Response:
+        return json_response(self.aggregator.settings.to_json())
+
+    async def put_settings(self) -> Response:
+        patch = await _json_body()
+        try:
+            settings = apply_patch(self.aggregator.settings, patch)
+        except InvalidSettings as error:
+            raise ApiError(400, str(error)) from None
+        await trio.to_thread.run_sync(self.save_settings, settings)
+        self.aggregator.update_settings(settings)
+        return json_response(settings.to_json())
+
+    # -- shared ------------------------------------------------------------------------
+
+    def _instant(self, name: str, default: float) -> float:
+        value = request.args.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        try:
+            return parse_timestamp(value if number is None else number, self.calendar.zone)
+        except TimestampError as error:
+            raise ApiError(400, f"{name}: {error}") from None
+
+    def _page(self, rows: list[dict[str, Any]], default_sort: str) -> Response:
+        offset = _whole_number("offset", 0, 0, None)
+        limit = _whole_number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        sort = request.args.get("sort", default_sort)
+        descending = sort.startswith("-")
+        field = sort.lstrip("-+")
+        if rows and not _has_path(rows[0], field):
+            raise ApiError(400, f"sort: cannot sort by {field!r}; use a field of the rows")
+        present = [row for row in rows if lookup(row, field) is not None]
+        absent = [row for row in rows if lookup(row, field) is None]
+        present.sort(key=lambda row: lookup(row, field), reverse=descending)
+        ordered = present + absent
+        headers = {"x-total-count": str(len(rows))}
+        return json_response(ordered[offset : offset + limit], headers=headers)
+
+
+def _has_path(row: dict[str, Any], path: str) -> bool:
+    try:
+        lookup(row, path)
+    except KeyError:
+        return False
+    return True
+
+
+def _whole_number(name: str, default: int, low: int, high: int | None) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ApiError(400, f"{name}: must be a whole number {bound}")
+    return int(value)
+
+
+async def _json_body() -> Any:
+    body = await request.get_data()
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        raise ApiError(400, f"body: invalid JSON: {error}") from None

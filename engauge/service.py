@@ -1,0 +1,115 @@
+"""Wiring: one trio nursery owns the pipeline (journal writer, aggregator) and the server.
+
+Start-up replays the journal into a fresh aggregator before the server accepts requests;
+SIGTERM or SIGINT stops accepting, drains open requests, syncs the journal and returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import time
+
+import hypercorn
+import hypercorn.trio
+import trio
+
+from engauge.config import Config
+from engauge.http.app import create_app
+from engauge.http.auth import Accounts
+from engauge.http.dashboard import DashboardApi
+from engauge.http.ingest import IngestApp
+from engauge.pipeline import Pipeline
+from engauge.store.journal import Journal
+from engauge.store.secrets import Secrets, load_secrets
+from engauge.store.settings_file import load_settings, save_settings
+from engauge.stream.aggregator import Aggregator
+from engauge.stream.calendar import Calendar
+
+log = logging.getLogger("engauge")
+
+WEEKDAYS = {"monday": 0, "sunday": 6}
+GRACEFUL_SECONDS = 10.0
+
+
+def hypercorn_config(config: Config) -> hypercorn.Config:
+    server = hypercorn.Config()
+    server.bind = [f"{config.host}:{config.port}"]
+    # Loggers, not streams: every line goes through the one format set up by the CLI.
+    server.accesslog = logging.getLogger("engauge.access")
+    server.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+    server.errorlog = logging.getLogger("hypercorn.error")
+    server.graceful_timeout = GRACEFUL_SECONDS
+    if config.https:
+        server.certfile = str(config.certfile)
+        server.keyfile = str(config.keyfile)
+    return server
+
+
+def announce_secrets(config: Config, secrets: Secrets) -> None:
+    """Print generated credentials once, on the start that created them."""
+    stored = config.basepath / "secrets.json"
+    if "password" in secrets.generated:
+        print(f"Dashboard login: {config.user} / {secrets.password}  (stored in {stored})")
+    if "apikey" in secrets.generated:
+        print(f"API key: {secrets.apikey}  (stored in {stored})")
+
+
+async def serve(
+    config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run Engauge until SIGTERM or SIGINT; report the bound URLs through ``task_status``."""
+    config.basepath.mkdir(parents=True, exist_ok=True)
+    secrets = load_secrets(
+        config.basepath,
+        {"password": config.password, "apikey": config.apikey, "jwt": config.jwt},
+    )
+    announce_secrets(config, secrets)
+    calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
+    aggregator = Aggregator(calendar, config.sessiondelay * 60, load_settings(config.basepath))
+    started = time.monotonic()
+    journal = Journal.recover(config.basepath / "journal", aggregator.apply)
+    aggregator.expire(time.time())
+    log.info(
+        "recovered %d interactions from the journal in %.2f s",
+        aggregator.applied,
+        time.monotonic() - started,
+    )
+    pipeline = Pipeline(journal, aggregator, config.fsync)
+    app = create_app(
+        IngestApp(pipeline, secrets.apikey, config.cors, config.timezone),
+        Accounts(config.user, secrets.password, secrets.jwt),
+        DashboardApi(aggregator, functools.partial(save_settings, config.basepath)),
+        config.https,
+    )
+    shutdown = trio.Event()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pipeline.run)
+            nursery.start_soon(_stop_on_signal, shutdown)
+            async with trio.open_nursery() as server:
+                binds = await server.start(
+                    functools.partial(
+                        hypercorn.trio.serve,
+                        app,
+                        hypercorn_config(config),
+                        shutdown_trigger=shutdown.wait,
+                        mode="asgi",
+                    )
+                )
+                for url in binds:
+                    print(f"Engauge listening on {url}", flush=True)
+                task_status.started(binds)
+            nursery.cancel_scope.cancel()
+    finally:
+        journal.close()
+        log.info("stopped; journal synced")
+
+
+async def _stop_on_signal(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: draining requests", signal.Signals(signum).name)
+            shutdown.set()
+            return

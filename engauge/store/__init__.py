@@ -1,0 +1,1 @@
+"""Bytes on disk: the journal, settings and secrets files."""

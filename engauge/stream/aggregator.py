@@ -1,0 +1,172 @@
+"""The aggregator: the single writer of all statistics.
+
+Interactions arrive in batches, in journal order. A batch is first counted into one
+partial bucket per 15-minute calendar cell, and each partial is then merged once into the
+bucket of every enabled interval, so the per-interaction work does not multiply by seven.
+Readers call the accessors between batches and so always see a consistent state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sortedcontainers import SortedDict
+
+from engauge.stream.bucket import Bucket, CompletedSession, Profile
+from engauge.stream.calendar import ALL_TIME, INTERVALS, Calendar, Starts
+from engauge.stream.dedup import DedupWindow
+from engauge.stream.interaction import Interaction, key_id
+from engauge.stream.sessions import Sessions, Touch
+from engauge.stream.settings import Settings
+
+BUCKET_PROFILE_CAP = 1000
+"""Endpoints, origins and entities kept per calendar bucket (the rest are "other")."""
+ALL_TIME_PROFILE_CAP = 10_000
+"""Endpoints, origins and entities kept in the all-time bucket."""
+
+PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entities"}
+
+
+class Aggregator:
+    """All statistics, open sessions and the de-duplication window.
+
+    ``session_delay`` is the session gap in seconds. Time enters only through the
+    interactions' own timestamps and the ``now`` given to :meth:`expire`.
+    """
+
+    def __init__(self, calendar: Calendar, session_delay: float, settings: Settings) -> None:
+        self.calendar = calendar
+        self.settings = settings
+        self.sessions = Sessions(session_delay)
+        self.dedup = DedupWindow()
+        self.all_time = Bucket(profile_cap=ALL_TIME_PROFILE_CAP)
+        self.buckets: dict[str, SortedDict] = {name: SortedDict() for name in INTERVALS}
+        self.version = 0
+        """Grows whenever the statistics change: readers cache by it."""
+        self.applied = 0
+        """Interactions counted (duplicates excluded)."""
+        self.duplicates = 0
+        self._enabled = self._enabled_indexes()
+        self._cutoffs: dict[str, tuple[float, int, float]] = {}
+        self._ids: dict[str, dict[str, tuple[str, ...] | None]] = {
+            kind: {} for kind in PROFILE_MAPS
+        }
+
+    def apply(self, batch: Iterable[Interaction]) -> None:
+        """Count a batch of interactions, in order."""
+        partials: dict[Starts, Bucket] = {}
+        starts_of = self.calendar.starts
+        for interaction in batch:
+            if interaction.id and self.dedup.is_duplicate(interaction.id, interaction.received_at):
+                self.duplicates += 1
+                continue
+            starts = starts_of(interaction.created_at)
+            partial = partials.get(starts)
+            if partial is None:
+                partial = partials[starts] = Bucket(profile_cap=ALL_TIME_PROFILE_CAP)
+            partial.add(interaction)
+            touch, completed = self.sessions.touch(interaction)
+            if touch is Touch.OPENED:
+                partial.started += 1
+            elif touch is Touch.LATE:
+                partial.late += 1
+            if completed is not None:
+                self._complete(completed)
+            self.applied += 1
+        for starts, partial in partials.items():
+            for bucket in self._buckets_for(starts):
+                bucket.merge(partial)
+        self.version += 1
+
+    def expire(self, now: float) -> int:
+        """Complete the sessions due by ``now`` and drop buckets past retention."""
+        completed = self.sessions.expire(now)
+        for session in completed:
+            self._complete(session)
+        dropped = self._drop_expired_buckets(now)
+        if completed or dropped:
+            self.version += 1
+        return len(completed)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Take new settings: a disabled interval's buckets are dropped to free memory."""
+        self.settings = settings
+        self._enabled = self._enabled_indexes()
+        for name in INTERVALS:
+            if not settings.stats_toggles[name]:
+                self.buckets[name].clear()
+        self.version += 1
+
+    def bucket(self, interval: str, at: float) -> tuple[float | None, float | None, Bucket]:
+        """(start, end, bucket) of the bucket containing ``at``; an empty one if none."""
+        if interval == ALL_TIME:
+            return None, None, self.all_time
+        start = self.calendar.start(interval, at)
+        found = self.buckets[interval].get(start)
+        return start, self.calendar.end(interval, start), found or Bucket()
+
+    def bucket_starts(self, interval: str, start: float, end: float) -> Iterator[float]:
+        """Every bucket start from the bucket containing ``start`` up to ``end``."""
+        current = self.calendar.start(interval, start)
+        while current < end:
+            yield current
+            current = self.calendar.end(interval, current)
+
+    def profiles(self, kind: str, bucket: Bucket | None = None) -> dict[Any, Profile]:
+        """The endpoint, origin or entity profiles of a bucket (all-time by default)."""
+        return getattr(bucket or self.all_time, PROFILE_MAPS[kind])  # type: ignore[no-any-return]
+
+    def profile_key(self, kind: str, profile_id: str) -> tuple[str, ...] | None:
+        """The identity tuple with this id among the all-time profiles; ``KeyError`` if none."""
+        ids = self._ids[kind]
+        profiles = self.profiles(kind)
+        if len(ids) != len(profiles):
+            ids.clear()
+            for key in profiles:
+                ids["other" if key is None else key_id(kind, key)] = key
+        return ids[profile_id]
+
+    def _complete(self, session: CompletedSession) -> None:
+        for bucket in self._buckets_for(self.calendar.starts(session.opened_at)):
+            bucket.add_session(session)
+
+    def _buckets_for(self, starts: Starts) -> Iterator[Bucket]:
+        yield self.all_time
+        for index, name in self._enabled:
+            buckets = self.buckets[name]
+            start = starts[index]
+            bucket = buckets.get(start)
+            if bucket is None:
+                bucket = buckets[start] = Bucket(profile_cap=BUCKET_PROFILE_CAP)
+            yield bucket
+
+    def _enabled_indexes(self) -> tuple[tuple[int, str], ...]:
+        return tuple(
+            (index, name)
+            for index, name in enumerate(INTERVALS)
+            if self.settings.stats_toggles[name]
+        )
+
+    def _drop_expired_buckets(self, now: float) -> int:
+        dropped = 0
+        for _, name in self._enabled:
+            buckets = self.buckets[name]
+            cutoff = self.retention_cutoff(name, now)
+            while buckets and buckets.peekitem(0)[0] < cutoff:
+                buckets.popitem(0)
+                dropped += 1
+        return dropped
+
+    def retention_cutoff(self, interval: str, now: float) -> float:
+        """The start of the oldest bucket retention keeps: the current one and N - 1 before."""
+        current = self.calendar.start(interval, now)
+        keep = self.settings.retention[interval]
+        cached = self._cutoffs.get(interval)
+        if cached is not None and cached[:2] == (current, keep):
+            return cached[2]
+        start = current
+        for _ in range(keep - 1):
+            start = self.calendar.previous(interval, start)
+        self._cutoffs[interval] = (current, keep, start)
+        return start

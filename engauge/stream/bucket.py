@@ -1,0 +1,339 @@
+"""One bucket's statistics (SPEC §5): counts, distributions, sessions and breakdowns.
+
+A bucket is filled by ``add`` (interactions), ``add_session`` (completed sessions) and
+``merge`` (another bucket). Derived figures — rates, unit metrics, percentages — are not
+stored; :mod:`engauge.stream.summary` computes them on read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, TypeVar
+
+from attrs import define, field
+
+from engauge.stream.interaction import Interaction, PropertyValue
+from engauge.stream.values import DistinctCounter, Distribution, NumberStats
+
+PROPERTY_CAP = 1000
+"""Property names tracked per bucket; further names are not broken down."""
+PROFILE_PROPERTY_CAP = 100
+"""Property names tracked per endpoint, origin or entity profile."""
+
+SessionGroupKey = tuple[str, str, str]
+"""(userType, deviceType, sessionType) of a session."""
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V", "Conversions", "PropertyStats", "SessionGroup", "Profile")
+
+
+@define(slots=True)
+class Conversions:
+    """Conversions and their revenue: the sum of their numeric ``amount`` properties."""
+
+    count: int = 0
+    revenue: float = 0.0
+    amount: NumberStats = field(factory=NumberStats)
+
+    def add(self, amount: float | None) -> None:
+        self.count += 1
+        if amount is not None:
+            self.revenue += amount
+            self.amount.add(amount)
+
+    def merge(self, other: Conversions) -> None:
+        self.count += other.count
+        self.revenue += other.revenue
+        self.amount.merge(other.amount)
+
+
+@define(slots=True)
+class PropertyStats:
+    """One property: how many interactions carry it, its numbers and its other values."""
+
+    count: int = 0
+    numbers: NumberStats = field(factory=NumberStats)
+    values: Distribution = field(factory=Distribution)
+    types: set[str] = field(factory=set)
+
+    def add(self, value: PropertyValue) -> None:
+        self.count += 1
+        if isinstance(value, list):
+            self.types.add("array")
+            for element in value:
+                self._add_scalar(element)
+        else:
+            self.types.add(_type_name(value))
+            self._add_scalar(value)
+
+    def _add_scalar(self, value: str | int | float | bool) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.numbers.add(value)
+        else:
+            self.values.add(value)
+
+    def merge(self, other: PropertyStats) -> None:
+        self.count += other.count
+        self.numbers.merge(other.numbers)
+        self.values.merge(other.values)
+        self.types |= other.types
+
+
+def _type_name(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    return "number"
+
+
+@define(slots=True)
+class SessionGroup:
+    """Completed sessions of one (userType, deviceType, sessionType)."""
+
+    count: int = 0
+    bounced: int = 0
+    converted: int = 0
+    duration: NumberStats = field(factory=NumberStats)
+    interactions: NumberStats = field(factory=NumberStats)
+
+    def add(self, session: CompletedSession) -> None:
+        self.count += 1
+        self.bounced += session.bounced
+        self.converted += session.converted
+        self.duration.add(session.duration)
+        self.interactions.add(session.interactions)
+
+    def merge(self, other: SessionGroup) -> None:
+        self.count += other.count
+        self.bounced += other.bounced
+        self.converted += other.converted
+        self.duration.merge(other.duration)
+        self.interactions.merge(other.interactions)
+
+
+@define(slots=True, frozen=True)
+class CompletedSession:
+    """What a bucket needs of a session once it has completed (SPEC §3).
+
+    ``opened_at`` is the event time of the interaction that opened the session: the
+    session belongs to the buckets containing it.
+    """
+
+    opened_at: float
+    group: SessionGroupKey
+    duration: float
+    interactions: int
+    bounced: bool
+    converted: bool
+    entry: tuple[str, str]
+    exit: tuple[str, str]
+
+
+@define(slots=True)
+class Profile:
+    """An endpoint, origin or entity within one bucket.
+
+    Origins also count sessions that entered (``entries``), left (``exits``) or bounced
+    there (``bounces``); the other kinds leave those at zero.
+    """
+
+    total: int = 0
+    users: DistinctCounter = field(factory=DistinctCounter)
+    user_types: Distribution = field(factory=Distribution)
+    device_types: Distribution = field(factory=Distribution)
+    session_types: Distribution = field(factory=Distribution)
+    actions: Distribution = field(factory=Distribution)
+    entity_types: Distribution = field(factory=Distribution)
+    conversions: Conversions = field(factory=Conversions)
+    properties: dict[str, PropertyStats] = field(factory=dict)
+    entries: int = 0
+    exits: int = 0
+    bounces: int = 0
+
+    def add(self, interaction: Interaction, amount: float | None, converted: bool) -> None:
+        self.total += 1
+        self.users.add(interaction.user)
+        _add_labels(interaction, self)
+        if converted:
+            self.conversions.add(amount)
+        add_properties(self.properties, interaction.properties, PROFILE_PROPERTY_CAP)
+
+    def merge(self, other: Profile) -> None:
+        self.total += other.total
+        self.users.merge(other.users)
+        self.user_types.merge(other.user_types)
+        self.device_types.merge(other.device_types)
+        self.session_types.merge(other.session_types)
+        self.actions.merge(other.actions)
+        self.entity_types.merge(other.entity_types)
+        self.conversions.merge(other.conversions)
+        merge_into(self.properties, other.properties, PropertyStats, PROFILE_PROPERTY_CAP)
+        self.entries += other.entries
+        self.exits += other.exits
+        self.bounces += other.bounces
+
+
+def _add_labels(interaction: Interaction, stats: Profile | Bucket) -> None:
+    """Count the label fields an interaction carries (absent ones are not counted)."""
+    stats.actions.add(interaction.action)
+    if interaction.user_type:
+        stats.user_types.add(interaction.user_type)
+    if interaction.device_type:
+        stats.device_types.add(interaction.device_type)
+    if interaction.session_type:
+        stats.session_types.add(interaction.session_type)
+    if interaction.entity_type:
+        stats.entity_types.add(interaction.entity_type)
+
+
+def add_properties(
+    stats: dict[str, PropertyStats], properties: dict[str, PropertyValue], cap: int
+) -> None:
+    for name, value in properties.items():
+        found = stats.get(name)
+        if found is None:
+            if len(stats) >= cap:
+                continue
+            found = stats[name] = PropertyStats()
+        found.add(value)
+
+
+def merge_into(into: dict[K, V], other: dict[K, V], make: type[V], cap: int | None = None) -> None:
+    """Merge a keyed map of values; keys beyond ``cap`` are left out."""
+    for key, value in other.items():
+        found = into.get(key)
+        if found is None:
+            if cap is not None and len(into) >= cap:
+                continue
+            found = into[key] = make()
+        found.merge(value)
+
+
+def conversion_amount(interaction: Interaction) -> tuple[bool, float | None]:
+    """(is a conversion, its numeric ``amount`` or ``None``): SPEC §1's special values."""
+    if interaction.action != "conversion":
+        return False, None
+    amount = interaction.properties.get("amount")
+    if isinstance(amount, int | float) and not isinstance(amount, bool):
+        return True, float(amount)
+    return True, None
+
+
+def _profile(profiles: dict[Any, Profile], key: Any, cap: int) -> Profile:
+    """The profile for ``key``; once ``cap`` keys exist, new keys share ``None`` ("other")."""
+    found = profiles.get(key)
+    if found is None:
+        if len(profiles) - (None in profiles) >= cap:
+            key = None
+        found = profiles.get(key)
+        if found is None:
+            found = profiles[key] = Profile()
+    return found
+
+
+DISTRIBUTIONS = (
+    "actions",
+    "origin_types",
+    "entity_types",
+    "user_types",
+    "device_types",
+    "session_types",
+)
+
+
+@define(slots=True)
+class Bucket:
+    """All statistics of one bucket of one interval.
+
+    ``profile_cap`` bounds the number of endpoints, origins and entities kept; the rest
+    are counted together under the key ``None`` (shown as ``other``).
+    """
+
+    profile_cap: int = 1000
+    total: int = 0
+    users: DistinctCounter = field(factory=DistinctCounter)
+    started: int = 0
+    completed: int = 0
+    late: int = 0
+    bounced: int = 0
+    converted: int = 0
+    duration: NumberStats = field(factory=NumberStats)
+    session_interactions: NumberStats = field(factory=NumberStats)
+    conversions: Conversions = field(factory=Conversions)
+    actions: Distribution = field(factory=Distribution)
+    origin_types: Distribution = field(factory=Distribution)
+    entity_types: Distribution = field(factory=Distribution)
+    user_types: Distribution = field(factory=Distribution)
+    device_types: Distribution = field(factory=Distribution)
+    session_types: Distribution = field(factory=Distribution)
+    session_groups: dict[SessionGroupKey, SessionGroup] = field(factory=dict)
+    conversion_endpoints: dict[tuple[str, ...], Conversions] = field(factory=dict)
+    endpoints: dict[Any, Profile] = field(factory=dict)
+    origins: dict[Any, Profile] = field(factory=dict)
+    entities: dict[Any, Profile] = field(factory=dict)
+    properties: dict[str, PropertyStats] = field(factory=dict)
+
+    def add(self, interaction: Interaction) -> None:
+        """Count one interaction: O(number of its properties)."""
+        self.total += 1
+        self.users.add(interaction.user)
+        _add_labels(interaction, self)
+        if interaction.origin_type:
+            self.origin_types.add(interaction.origin_type)
+        converted, amount = conversion_amount(interaction)
+        endpoint = interaction.endpoint
+        if converted:
+            self.conversions.add(amount)
+            found = self.conversion_endpoints.get(endpoint)
+            if found is None:
+                found = self.conversion_endpoints[endpoint] = Conversions()
+            found.add(amount)
+        cap = self.profile_cap
+        _profile(self.endpoints, endpoint, cap).add(interaction, amount, converted)
+        if interaction.origin_type or interaction.origin_id:
+            _profile(self.origins, interaction.origin, cap).add(interaction, amount, converted)
+        if interaction.entity_type or interaction.entity_id:
+            _profile(self.entities, interaction.entity, cap).add(interaction, amount, converted)
+        add_properties(self.properties, interaction.properties, PROPERTY_CAP)
+
+    def add_session(self, session: CompletedSession) -> None:
+        """Count one completed session that opened in this bucket."""
+        self.completed += 1
+        self.bounced += session.bounced
+        self.converted += session.converted
+        self.duration.add(session.duration)
+        self.session_interactions.add(session.interactions)
+        group = self.session_groups.get(session.group)
+        if group is None:
+            group = self.session_groups[session.group] = SessionGroup()
+        group.add(session)
+        cap = self.profile_cap
+        if any(session.entry):
+            entry = _profile(self.origins, session.entry, cap)
+            entry.entries += 1
+            entry.bounces += session.bounced
+        if any(session.exit):
+            _profile(self.origins, session.exit, cap).exits += 1
+
+    def merge(self, other: Bucket) -> None:
+        """Fold another bucket's statistics into this one."""
+        self.total += other.total
+        self.users.merge(other.users)
+        self.started += other.started
+        self.completed += other.completed
+        self.late += other.late
+        self.bounced += other.bounced
+        self.converted += other.converted
+        self.duration.merge(other.duration)
+        self.session_interactions.merge(other.session_interactions)
+        self.conversions.merge(other.conversions)
+        for name in DISTRIBUTIONS:
+            getattr(self, name).merge(getattr(other, name))
+        merge_into(self.session_groups, other.session_groups, SessionGroup)
+        merge_into(self.conversion_endpoints, other.conversion_endpoints, Conversions)
+        for kind in ("endpoints", "origins", "entities"):
+            mine: dict[Any, Profile] = getattr(self, kind)
+            for key, profile in getattr(other, kind).items():
+                _profile(mine, key, self.profile_cap).merge(profile)
+        merge_into(self.properties, other.properties, PropertyStats, PROPERTY_CAP)

@@ -1,0 +1,90 @@
+"""Calendar buckets in the configured time zone (SPEC §4).
+
+Computing calendar boundaries with ``zoneinfo`` costs microseconds, so they are computed
+once per 15-minute cell of epoch time and cached: every real time zone offset is a
+multiple of 15 minutes, so all instants of one cell share every bucket start.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Final
+
+INTERVALS: Final = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
+"""Calendar intervals, finest first; ``allTime`` is the one bucket outside the calendar."""
+ALL_TIME: Final = "allTime"
+
+CELL_SECONDS: Final = 900
+CACHE_LIMIT: Final = 200_000
+
+Starts = tuple[float, ...]
+"""Bucket start (epoch seconds) for each of :data:`INTERVALS`, in that order."""
+
+
+class Calendar:
+    """Bucket boundaries for one time zone and week start.
+
+    ``week_start`` is a weekday number: 0 for Monday (the default), 6 for Sunday.
+    """
+
+    def __init__(self, zone: tzinfo, week_start: int = 0) -> None:
+        self.zone = zone
+        self.week_start = week_start
+        self._cache: dict[int, Starts] = {}
+
+    def starts(self, t: float) -> Starts:
+        """The start of the bucket containing ``t`` for every interval: O(1) when cached."""
+        cell = int(t // CELL_SECONDS)
+        found = self._cache.get(cell)
+        if found is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[cell] = self._compute(cell * CELL_SECONDS)
+        return found
+
+    def start(self, interval: str, t: float) -> float:
+        return self.starts(t)[INTERVALS.index(interval)]
+
+    def end(self, interval: str, start: float) -> float:
+        """The exclusive end of the bucket that begins at ``start``."""
+        if interval == "hourly":
+            return self.start("hourly", start + 3600)
+        day = datetime.fromtimestamp(start, self.zone).date()
+        return self._midnight(_next_period_start(interval, day))
+
+    def previous(self, interval: str, start: float) -> float:
+        """The start of the bucket just before the one beginning at ``start``."""
+        return self.start(interval, start - 1)
+
+    def label(self, t: float) -> str:
+        """ISO 8601 with the zone's offset, as the API shows instants."""
+        return datetime.fromtimestamp(t, self.zone).isoformat()
+
+    def _midnight(self, day: date) -> float:
+        # fold=0 resolves a skipped midnight to the transition instant and a repeated
+        # midnight to its first occurrence: both are when that day begins.
+        return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
+
+    def _compute(self, t: float) -> Starts:
+        local = datetime.fromtimestamp(t, self.zone)
+        day = local.date()
+        week = day - timedelta(days=(day.weekday() - self.week_start) % 7)
+        quarter_month = 3 * ((day.month - 1) // 3) + 1
+        return (
+            local.replace(minute=0, second=0, microsecond=0).timestamp(),
+            self._midnight(day),
+            self._midnight(week),
+            self._midnight(day.replace(day=1)),
+            self._midnight(date(day.year, quarter_month, 1)),
+            self._midnight(date(day.year, 1, 1)),
+        )
+
+
+def _next_period_start(interval: str, day: date) -> date:
+    if interval == "daily":
+        return day + timedelta(days=1)
+    if interval == "weekly":
+        return day + timedelta(days=7)
+    months = {"monthly": 1, "quarterly": 3, "yearly": 12}[interval]
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)

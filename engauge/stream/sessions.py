@@ -1,0 +1,163 @@
+"""Automatic session detection (SPEC §3): one open session per user.
+
+Sessions live in event time (``created_at``) but also close by the server clock: when
+(arrival of the newest interaction) + delay has passed. Arrival times only grow, so open
+sessions sit in a sorted index of whole deadline seconds and closing the due ones never
+scans all users.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+from attrs import define
+from sortedcontainers import SortedDict
+
+from engauge.stream.bucket import CompletedSession, SessionGroupKey
+from engauge.stream.interaction import Interaction, OriginKey, UserKey
+
+
+class Touch(Enum):
+    """How an interaction met its user's session."""
+
+    OPENED = "opened"
+    JOINED = "joined"
+    LATE = "late"
+
+
+@define(slots=True)
+class Session:
+    """An open session: what completion needs, nothing more (bounded per user)."""
+
+    opened_at: float
+    start: float
+    last: float
+    deadline: float
+    interactions: int
+    conversions: int
+    group: SessionGroupKey
+    first_origin: OriginKey
+    several_origins: bool
+    entry: OriginKey
+    exit: OriginKey
+
+    def completed(self) -> CompletedSession:
+        return CompletedSession(
+            opened_at=self.opened_at,
+            group=self.group,
+            duration=self.last - self.start,
+            interactions=self.interactions,
+            bounced=not self.several_origins,
+            converted=self.conversions > 0,
+            entry=self.entry,
+            exit=self.exit,
+        )
+
+
+class Sessions:
+    """Open sessions and their wall-clock deadline index.
+
+    ``delay`` is the session gap in seconds.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.open: dict[UserKey, Session] = {}
+        self.deadlines: SortedDict = SortedDict()
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def touch(self, interaction: Interaction) -> tuple[Touch, CompletedSession | None]:
+        """Apply one interaction in arrival order; O(log n) for the deadline index.
+
+        Returns how it met its user's session and the session it completed, if any.
+        """
+        user = interaction.user
+        t = interaction.created_at
+        completed = None
+        session = self.open.get(user)
+        if session is not None and (
+            session.deadline <= interaction.received_at or t > session.last + self.delay
+        ):
+            completed = self._close(user, session)
+            session = None
+        if session is None:
+            self._open(user, interaction)
+            return Touch.OPENED, completed
+        if t < session.start - self.delay:
+            return Touch.LATE, None
+        self._join(user, session, interaction)
+        return Touch.JOINED, None
+
+    def expire(self, now: float) -> list[CompletedSession]:
+        """Complete every session whose deadline is at or before ``now``."""
+        completed: list[CompletedSession] = []
+        deadlines = self.deadlines
+        while deadlines and deadlines.peekitem(0)[0] <= now:
+            _, users = deadlines.popitem(0)
+            for user in users:
+                completed.append(self.open.pop(user).completed())
+        return completed
+
+    def _open(self, user: UserKey, interaction: Interaction) -> None:
+        t = interaction.created_at
+        origin = interaction.origin
+        session = Session(
+            opened_at=t,
+            start=t,
+            last=t,
+            deadline=interaction.received_at + self.delay,
+            interactions=1,
+            conversions=interaction.action == "conversion",
+            group=(interaction.user_type, interaction.device_type, interaction.session_type),
+            first_origin=origin,
+            several_origins=False,
+            entry=origin,
+            exit=origin,
+        )
+        self.open[user] = session
+        self._index(user, session.deadline)
+
+    def _join(self, user: UserKey, session: Session, interaction: Interaction) -> None:
+        t = interaction.created_at
+        origin = interaction.origin
+        session.interactions += 1
+        session.conversions += interaction.action == "conversion"
+        if origin != session.first_origin:
+            session.several_origins = True
+        if t < session.start:
+            session.start = t
+            session.entry = origin
+        if t >= session.last:
+            session.last = t
+            session.exit = origin
+        deadline = max(session.deadline, interaction.received_at + self.delay)
+        if _second(deadline) != _second(session.deadline):
+            self._unindex(user, session.deadline)
+            self._index(user, deadline)
+        session.deadline = deadline
+
+    def _close(self, user: UserKey, session: Session) -> CompletedSession:
+        del self.open[user]
+        self._unindex(user, session.deadline)
+        return session.completed()
+
+    def _index(self, user: UserKey, deadline: float) -> None:
+        second = _second(deadline)
+        users = self.deadlines.get(second)
+        if users is None:
+            users = self.deadlines[second] = set()
+        users.add(user)
+
+    def _unindex(self, user: UserKey, deadline: float) -> None:
+        second = _second(deadline)
+        users = self.deadlines[second]
+        users.discard(user)
+        if not users:
+            del self.deadlines[second]
+
+
+def _second(deadline: float) -> int:
+    return math.ceil(deadline)

@@ -1,0 +1,82 @@
+"""Dashboard settings (SPEC §6): interval toggles, raw-interaction keeping, retention.
+
+``apply_patch`` merges a partial JSON object into the current settings and names the
+offending key in its error, so ``PUT /dashboard/settings`` can answer ``400`` precisely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, evolve, field
+
+from engauge.stream.calendar import INTERVALS
+
+DEFAULT_RETENTION: dict[str, int] = {
+    "hourly": 72,
+    "daily": 400,
+    "weekly": 104,
+    "monthly": 60,
+    "quarterly": 20,
+    "yearly": 10,
+}
+MAX_RETENTION = 100_000
+
+
+class InvalidSettings(ValueError):
+    """A settings change was refused; the message starts with the key at fault."""
+
+
+@define(frozen=True)
+class Settings:
+    """``stats_toggles`` enables intervals; ``retention`` is buckets kept per interval."""
+
+    stats_toggles: dict[str, bool] = field(factory=lambda: dict.fromkeys(INTERVALS, True))
+    interactions: bool = True
+    retention: dict[str, int] = field(factory=lambda: dict(DEFAULT_RETENTION))
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(name for name in INTERVALS if self.stats_toggles[name])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "statsToggles": dict(self.stats_toggles),
+            "interactions": self.interactions,
+            "retention": dict(self.retention),
+        }
+
+
+def apply_patch(settings: Settings, patch: object) -> Settings:
+    """Return ``settings`` with the partial object ``patch`` merged in, or raise."""
+    if not isinstance(patch, dict):
+        raise InvalidSettings("body: must be a JSON object")
+    unknown = set(patch) - {"statsToggles", "interactions", "retention"}
+    if unknown:
+        raise InvalidSettings(f"{sorted(unknown)[0]}: unknown setting")
+    toggles = _merge_section(settings.stats_toggles, patch.get("statsToggles"), "statsToggles")
+    retention = _merge_section(settings.retention, patch.get("retention"), "retention")
+    interactions = patch.get("interactions", settings.interactions)
+    if not isinstance(interactions, bool):
+        raise InvalidSettings("interactions: must be true or false")
+    for name, value in toggles.items():
+        if not isinstance(value, bool):
+            raise InvalidSettings(f"statsToggles.{name}: must be true or false")
+    for name, value in retention.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSettings(f"retention.{name}: must be a whole number of buckets")
+        if not 1 <= value <= MAX_RETENTION:
+            raise InvalidSettings(f"retention.{name}: must be between 1 and {MAX_RETENTION}")
+    return evolve(settings, stats_toggles=toggles, interactions=interactions, retention=retention)
+
+
+def _merge_section(current: dict[str, Any], patch: object, name: str) -> dict[str, Any]:
+    if patch is None:
+        return dict(current)
+    if not isinstance(patch, dict):
+        raise InvalidSettings(f"{name}: must be an object keyed by interval")
+    for key in patch:
+        if key not in current:
+            raise InvalidSettings(
+                f"{name}.{key}: unknown interval; use one of {', '.join(INTERVALS)}"
+            )
+    return {**current, **patch}
