@@ -1,9 +1,12 @@
 """Automatic session detection (SPEC §3): one open session per user.
 
 Sessions live in event time (``created_at``) but also close by the server clock: when
-(arrival of the newest interaction) + delay has passed. Arrival times only grow, so open
-sessions sit in a sorted index of whole deadline seconds and closing the due ones never
-scans all users.
+(arrival of the newest interaction) + delay has passed. Open sessions sit in a sorted index
+of whole deadline seconds, so closing the due ones never scans all users.
+
+Deadlines only move later, so the index is lazy: a user stays filed under the second of
+an earlier deadline, and when that second comes due the session is either completed or
+filed again under its real deadline. Joining a session therefore costs no index work.
 """
 
 from __future__ import annotations
@@ -70,40 +73,49 @@ class Sessions:
         return len(self.open)
 
     def touch(self, interaction: Interaction) -> tuple[Touch, CompletedSession | None]:
-        """Apply one interaction in arrival order; O(log n) for the deadline index.
+        """Apply one interaction in arrival order: O(1) to join, O(log n) to open.
 
         Returns how it met its user's session and the session it completed, if any.
         """
-        user = interaction.user
+        user = (interaction.user_type, interaction.user_id)
         t = interaction.created_at
         completed = None
         session = self.open.get(user)
         if session is not None and (
             session.deadline <= interaction.received_at or t > session.last + self.delay
         ):
-            completed = self._close(user, session)
+            completed = self.open.pop(user).completed()
             session = None
         if session is None:
             self._open(user, interaction)
             return Touch.OPENED, completed
         if t < session.start - self.delay:
             return Touch.LATE, None
-        self._join(user, session, interaction)
+        _join(session, interaction, self.delay)
         return Touch.JOINED, None
 
     def expire(self, now: float) -> list[CompletedSession]:
-        """Complete every session whose deadline is at or before ``now``."""
+        """Complete every session whose deadline is at or before ``now``.
+
+        O(k log n) for k sessions filed under due seconds.
+        """
         completed: list[CompletedSession] = []
         deadlines = self.deadlines
         while deadlines and deadlines.peekitem(0)[0] <= now:
             _, users = deadlines.popitem(0)
             for user in users:
-                completed.append(self.open.pop(user).completed())
+                session = self.open.get(user)
+                if session is None:
+                    continue
+                if session.deadline <= now:
+                    completed.append(self.open.pop(user).completed())
+                else:
+                    self._index(user, session.deadline)
         return completed
 
     def _open(self, user: UserKey, interaction: Interaction) -> None:
         t = interaction.created_at
-        origin = interaction.origin
+        origin = (interaction.origin_type, interaction.origin_id)
         session = Session(
             opened_at=t,
             start=t,
@@ -120,44 +132,25 @@ class Sessions:
         self.open[user] = session
         self._index(user, session.deadline)
 
-    def _join(self, user: UserKey, session: Session, interaction: Interaction) -> None:
-        t = interaction.created_at
-        origin = interaction.origin
-        session.interactions += 1
-        session.conversions += interaction.action == "conversion"
-        if origin != session.first_origin:
-            session.several_origins = True
-        if t < session.start:
-            session.start = t
-            session.entry = origin
-        if t >= session.last:
-            session.last = t
-            session.exit = origin
-        deadline = max(session.deadline, interaction.received_at + self.delay)
-        if _second(deadline) != _second(session.deadline):
-            self._unindex(user, session.deadline)
-            self._index(user, deadline)
-        session.deadline = deadline
-
-    def _close(self, user: UserKey, session: Session) -> CompletedSession:
-        del self.open[user]
-        self._unindex(user, session.deadline)
-        return session.completed()
-
     def _index(self, user: UserKey, deadline: float) -> None:
-        second = _second(deadline)
+        second = math.ceil(deadline)
         users = self.deadlines.get(second)
         if users is None:
             users = self.deadlines[second] = set()
         users.add(user)
 
-    def _unindex(self, user: UserKey, deadline: float) -> None:
-        second = _second(deadline)
-        users = self.deadlines[second]
-        users.discard(user)
-        if not users:
-            del self.deadlines[second]
 
-
-def _second(deadline: float) -> int:
-    return math.ceil(deadline)
+def _join(session: Session, interaction: Interaction, delay: float) -> None:
+    t = interaction.created_at
+    origin = (interaction.origin_type, interaction.origin_id)
+    session.interactions += 1
+    session.conversions += interaction.action == "conversion"
+    if origin != session.first_origin:
+        session.several_origins = True
+    if t < session.start:
+        session.start = t
+        session.entry = origin
+    if t >= session.last:
+        session.last = t
+        session.exit = origin
+    session.deadline = max(session.deadline, interaction.received_at + delay)

@@ -115,6 +115,8 @@ class Distribution:
             self.add(value)
 
     def merge(self, other: Distribution) -> None:
+        if not other.total:
+            return
         counts = self.counts
         for value, count in other.counts.items():
             counts[value] = counts.get(value, 0) + count
@@ -187,8 +189,13 @@ class DistinctCounter:
 
     def merge(self, other: DistinctCounter) -> None:
         if other.members is not None:
-            for member in other.members:
-                self.add(member)
+            if self.members is None:
+                for member in other.members:
+                    self.sketch.update(_sketch_key(member))
+                return
+            self.members |= other.members
+            if len(self.members) > EXACT_DISTINCT:
+                self._to_sketch()
             return
         if self.members is not None:
             self._to_sketch()

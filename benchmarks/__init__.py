@@ -1,0 +1,1 @@
+"""Measurements of Engauge: ``python -m benchmarks [scenario ...]`` prints JSON and saves it."""
