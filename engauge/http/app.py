@@ -17,8 +17,8 @@ from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
 from engauge.http.ingest import IngestApp, Receive, Scope, Send
+from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
-from engauge.http.responses import json_response
 
 log = logging.getLogger("engauge.http")
 

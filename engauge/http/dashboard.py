@@ -11,12 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import trio
 from quart import Blueprint, Response, request
 
 from engauge.http.errors import ApiError
-from engauge.http.responses import json_response
+from engauge.http.jsonio import decode_json, json_response
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.bucket import Bucket, Profile
 from engauge.stream.calendar import ALL_TIME, INTERVALS
@@ -274,8 +273,4 @@ def _whole_number(name: str, default: int, low: int, high: int | None) -> int:
 
 
 async def _json_body() -> Any:
-    body = await request.get_data()
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise ApiError(400, f"body: invalid JSON: {error}") from None
+    return decode_json(await request.get_data())

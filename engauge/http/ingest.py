@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from engauge.http.errors import ApiError
+from engauge.http.jsonio import decode_json
 from engauge.pipeline import Overloaded, Pipeline
 from engauge.store.journal import JournalError
 from engauge.stream.interaction import Interaction
@@ -36,7 +37,6 @@ BATCH_ITEMS = 10_000
 JSON_TYPES = (b"application/json", b"text/plain")
 NDJSON_TYPES = (b"application/x-ndjson", b"application/ndjson")
 
-_decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
@@ -62,9 +62,12 @@ class IngestApp:
         cors = self._cors_headers(headers.get(b"origin"))
         try:
             status, body = await self._handle(scope, headers, receive)
-            await _respond(send, status, body, cors)
         except ApiError as error:
-            await _respond(send, error.status, error.body(), cors + error.headers)
+            status, body, cors = error.status, error.body(), cors + error.headers
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            status, body = 500, {"message": "internal error; see the server log"}
+        await _respond(send, status, body, cors)
 
     async def _handle(
         self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
@@ -124,9 +127,10 @@ class IngestApp:
         accepted: list[Interaction] = []
         rejected: list[dict[str, Any]] = []
         for index, item in enumerate(items):
+            if isinstance(item, _Malformed):
+                rejected.append({"index": index, "message": item.message})
+                continue
             try:
-                if isinstance(item, _Malformed):
-                    raise InvalidInteraction("body", item.message)
                 accepted.append(validate_interaction(item, now=now, zone=self.zone))
             except InvalidInteraction as error:
                 rejected.append({"index": index, "message": str(error)})
@@ -203,10 +207,7 @@ async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) 
 def _decode_json(body: bytes) -> object:
     if not body.strip():
         raise ApiError(400, "body: is empty; send a JSON object")
-    try:
-        return _decode(body)
-    except msgspec.DecodeError as error:
-        raise ApiError(400, f"body: invalid JSON: {error}") from None
+    return decode_json(body)
 
 
 def _json_array(body: bytes) -> list[object]:
@@ -223,9 +224,9 @@ def _split_ndjson(body: bytes) -> list[object]:
         if not line.strip():
             continue
         try:
-            items.append(_decode(line))
-        except msgspec.DecodeError as error:
-            items.append(_Malformed(f"invalid JSON: {error}"))
+            items.append(decode_json(line))
+        except ApiError as error:
+            items.append(_Malformed(str(error)))
     _check_count(len(items))
     return items
 

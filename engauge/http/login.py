@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request
 
 from engauge.http.auth import TOKEN_SECONDS, Accounts, LoginThrottle, same_origin
 from engauge.http.errors import ApiError
-from engauge.http.responses import json_response
+from engauge.http.jsonio import json_response
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
