@@ -54,10 +54,16 @@ def base_env(basepath: Path, extra: dict[str, str | None] | None = None) -> dict
     return {key: value for key, value in env.items() if value is not None}
 
 
-def no_cookie_client(base_url: str = "") -> httpx.Client:
-    """A client that never stores cookies, so one login cannot leak into other requests."""
+def no_cookie_client(base_url: str = "", keep_alive: bool = False) -> httpx.Client:
+    """A client that never stores cookies, so one login cannot leak into other requests.
+
+    Without ``keep_alive`` every request closes its connection: a refused request whose
+    body the server never read can stall a kept-alive connection (tested on its own in
+    test_http_dashboard), and one such stall must not slow every later test down.
+    """
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.Client(base_url=base_url, cookies=jar, timeout=REQUEST_TIMEOUT)
+    headers = {} if keep_alive else {"Connection": "close"}
+    return httpx.Client(base_url=base_url, cookies=jar, headers=headers, timeout=REQUEST_TIMEOUT)
 
 
 def days_ago(days: float, hour: int = 12) -> datetime:
@@ -149,13 +155,13 @@ class EngaugeServer:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
-    def stop(self) -> int:
-        """SIGTERM, wait, return the exit code (killing it if it does not stop in time)."""
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Signal (SIGTERM), wait, return the exit code; kill it if it does not stop in time."""
         process = self._release()
         if process is None:
             return 0
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(signum)
         try:
             return process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:

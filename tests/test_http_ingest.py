@@ -119,6 +119,22 @@ def test_keys_are_case_insensitive_and_null_is_absent(
     assert response.status_code == expected, response.text
 
 
+def test_keys_in_any_case_fill_the_canonical_fields(server: EngaugeServer) -> None:
+    """``ENTITYTYPE``/``originid`` count exactly like ``entityType``/``originID``."""
+    action = f"case-{unique()}"
+    body = {"ACTION": action, "userid": "c", "ENTITYTYPE": "shoe", "originid": "aisle-9"}
+    assert server.post_api(SINGLE, body).status_code == 202
+    assert wait_until(lambda: _endpoint(server, action) is not None, timeout=1.0)
+    endpoint = _endpoint(server, action)
+    assert endpoint is not None
+    assert (endpoint["entityType"], endpoint["originID"]) == ("shoe", "aisle-9")
+
+
+def _endpoint(server: EngaugeServer, action: str) -> dict[str, Any] | None:
+    rows = server.get("/dashboard/endpoint", limit=1000)
+    return next((row for row in rows if row["action"] == action), None)
+
+
 # -- authentication --------------------------------------------------------------------
 
 

@@ -110,7 +110,9 @@ def lags(draw: st.DrawFn, delay: int) -> int:
 
     Negative lags are clients whose clocks run ahead, at most the 5 minutes SPEC §1 allows.
     """
-    kind = draw(st.sampled_from(["on time"] * 5 + ["small"] * 2 + ["grid", "jitter", "late"]))
+    kind = draw(
+        st.sampled_from(["on time"] * 4 + ["small", "small", "grid", "grid", "jitter", "late"])
+    )
     if kind == "on time":
         return 0
     if kind == "small":
@@ -120,6 +122,33 @@ def lags(draw: st.DrawFn, delay: int) -> int:
     if kind == "jitter":
         return draw(st.integers(-299, delay))
     return draw(st.integers(3600, 3 * DAY))
+
+
+@st.composite
+def timings(draw: st.DrawFn, delay: int) -> tuple[str, float, int]:
+    """How an event time is chosen: a lag behind arrival, or on a session-rule boundary.
+
+    ("lag", lag, 0) puts the event ``lag`` seconds before its arrival. ("edge", k, pick)
+    puts it exactly k x delay away from an earlier event time of the same user, so the
+    equalities of SPEC §3 rules 2-4 (``t = last + delay``, ``t = start - delay``) and ties
+    between event times are reached, not just approached.
+    """
+    if draw(st.integers(0, 4)) == 0:
+        return ("edge", draw(st.sampled_from([-1.0, 0.0, 1.0])), draw(st.integers(0, 50)))
+    part = draw(st.sampled_from([0.0, 0.0, 0.0, 0.25, 0.5]))
+    return ("lag", draw(lags(delay)) - part, 0)
+
+
+def event_time(
+    timing: tuple[str, float, int], received: float, earlier: list[float], delay: float
+) -> float:
+    """The event time a timing gives, kept within SPEC §1's five minutes ahead of arrival."""
+    kind, amount, pick = timing
+    if kind == "edge" and earlier:
+        created = earlier[pick % len(earlier)] + amount * delay
+        if created <= received + 300:
+            return created
+    return received - (amount if kind == "lag" else 0.0)
 
 
 @st.composite
@@ -138,22 +167,24 @@ def streams(draw: st.DrawFn, max_size: int = 30) -> Stream:
         properties_strategy,
         st.sampled_from(["", "", "", "", "a", "b", "c"]),
         gaps(int(delay)),
-        lags(int(delay)),
-        st.sampled_from([0.0, 0.0, 0.25, 0.5]),
+        timings(int(delay)),
     )
     size = draw(st.integers(1, max_size))
     steps = draw(st.lists(step, min_size=size, max_size=size))
     received = datetime.fromisoformat(anchor_text).timestamp()
     received += draw(st.integers(-8 * 3600, 3600))
-    interactions = []
-    for user, action, origin, entity, device, kind, properties, event_id, gap, lag, part in steps:
+    interactions: list[Interaction] = []
+    times: dict[tuple[str, str], list[float]] = {user: [] for user in users}
+    for user, action, origin, entity, device, kind, properties, event_id, gap, timing in steps:
         received += gap
+        created = event_time(timing, received, times[user], delay)
+        times[user].append(created)
         interactions.append(
             Interaction(
                 action=action,
                 user_type=user[0],
                 user_id=user[1],
-                created_at=received - lag + part,
+                created_at=created,
                 received_at=received,
                 origin_type=origin[0],
                 origin_id=origin[1],

@@ -44,6 +44,13 @@ def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> 
     web = QuartTrio("engauge")
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
 
+    @web.before_request
+    async def read_body() -> None:
+        # Read the whole body before any check can refuse the request: a body left unread
+        # would stall the next request on a kept-alive connection.
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            await request.get_data()
+
     @web.get("/health")
     async def health() -> Response:
         return Response("alive", content_type="text/plain")

@@ -1,8 +1,10 @@
 """Calendar buckets in the configured time zone (SPEC §4).
 
 Computing calendar boundaries with ``zoneinfo`` costs microseconds, so they are computed
-once per 15-minute cell of epoch time and cached: every real time zone offset is a
-multiple of 15 minutes, so all instants of one cell share every bucket start.
+once per 15-minute cell of epoch time and cached: today every zone's offset is a multiple
+of 15 minutes, so all instants of one cell share every bucket start. A cell that a
+boundary cuts (historical local mean times such as +00:53:28) is not cached and is
+computed per instant instead.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ class Calendar:
         cell = int(t // CELL_SECONDS)
         found = self._cache.get(cell)
         if found is None:
+            first = cell * CELL_SECONDS
+            found = self._compute(first)
+            if found != self._compute(first + CELL_SECONDS - 1):
+                return self._compute(t)
             if len(self._cache) >= CACHE_LIMIT:
                 self._cache.clear()
-            found = self._cache[cell] = self._compute(cell * CELL_SECONDS)
+            self._cache[cell] = found
         return found
 
     def start(self, interval: str, t: float) -> float:
