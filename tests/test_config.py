@@ -12,9 +12,12 @@ from engauge.config import SETTINGS, ConfigError, load_config
 README = Path(__file__).parent.parent / "README.md"
 
 
+def configuration_section() -> str:
+    return README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+
 def readme_variables() -> set[str]:
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"`(ENGAUGE_[A-Z]+)`", section))
+    return set(re.findall(r"`(ENGAUGE_[A-Z]+)`", configuration_section()))
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
@@ -23,10 +26,10 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_readme_defaults_match_the_table() -> None:
-    text = README.read_text()
+    rows = [line for line in configuration_section().splitlines() if line.startswith("| `")]
     for setting in SETTINGS:
         if setting.default is not None:
-            row = next(line for line in text.splitlines() if f"`{setting.variable}`" in line)
+            row = next(line for line in rows if line.startswith(f"| `{setting.variable}`"))
             assert f"`{setting.default}`" in row, setting.variable
 
 

@@ -17,6 +17,8 @@ INTERVALS: Final = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly
 ALL_TIME: Final = "allTime"
 
 CELL_SECONDS: Final = 900
+MAX_SHIFT_HOURS: Final = 2
+"""The largest clock change in the zone database (double summer time) is two hours."""
 CACHE_LIMIT: Final = 200_000
 
 Starts = tuple[float, ...]
@@ -54,8 +56,13 @@ class Calendar:
     def end(self, interval: str, start: float) -> float:
         """The exclusive end of the bucket that begins at ``start``."""
         if interval == "hourly":
-            return self.start("hourly", start + 3600)
-        day = datetime.fromtimestamp(start, self.zone).date()
+            # The next whole hour of the local clock: an hour later, or later still
+            # when a 30-minute daylight-saving change makes one hour 90 minutes long.
+            probe = start + 3600
+            while (following := self.start("hourly", probe)) <= start:
+                probe += CELL_SECONDS
+            return following
+        _, day = self._day_start(start)
         return self._midnight(_next_period_start(interval, day))
 
     def previous(self, interval: str, start: float) -> float:
@@ -71,14 +78,50 @@ class Calendar:
         # midnight to its first occurrence: both are when that day begins.
         return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
 
-    def _compute(self, t: float) -> Starts:
+    def _hour_start(self, t: float) -> float:
+        """The latest instant at or before ``t`` at which the local clock showed a whole hour.
+
+        Usually the hour floored; in a repeated hour the right one of the two; when the
+        clock was set back from just past a whole hour (St. John's at 00:01), that whole
+        hour, up to two hours ahead of the clock; after a 30-minute jump that skipped the
+        whole hour, the one before it.
+        """
+        base = datetime.fromtimestamp(t, self.zone).replace(minute=0, second=0, microsecond=0)
+        candidates = [
+            hour.replace(fold=fold).timestamp()
+            for hour in (base + timedelta(hours=ahead) for ahead in range(MAX_SHIFT_HOURS + 1))
+            for fold in (0, 1)
+        ]
+        passed = [c for c in candidates if c <= t and self._is_whole_hour(c)]
+        if passed:
+            return max(passed)
+        return self._hour_start(min(candidates) - 1)
+
+    def _is_whole_hour(self, t: float) -> bool:
         local = datetime.fromtimestamp(t, self.zone)
-        day = local.date()
+        return local.minute == local.second == local.microsecond == 0
+
+    def _day_start(self, t: float) -> tuple[float, date]:
+        """The day ``t`` belongs to and when it began: the day whose first midnight came last.
+
+        That is the local date, except after a clock set back across midnight (St. John's
+        went from 00:01 back to 23:01): then the new day has begun although the clock shows
+        the old date again.
+        """
+        today = datetime.fromtimestamp(t, self.zone).date()
+        tomorrow = today + timedelta(days=1)
+        began = self._midnight(tomorrow)
+        if began <= t:
+            return began, tomorrow
+        return self._midnight(today), today
+
+    def _compute(self, t: float) -> Starts:
+        day_start, day = self._day_start(t)
         week = day - timedelta(days=(day.weekday() - self.week_start) % 7)
         quarter_month = 3 * ((day.month - 1) // 3) + 1
         return (
-            local.replace(minute=0, second=0, microsecond=0).timestamp(),
-            self._midnight(day),
+            self._hour_start(t),
+            day_start,
             self._midnight(week),
             self._midnight(day.replace(day=1)),
             self._midnight(date(day.year, quarter_month, 1)),

@@ -7,6 +7,8 @@ of whole deadline seconds, so closing the due ones never scans all users.
 Deadlines only move later, so the index is lazy: a user stays filed under the second of
 an earlier deadline, and when that second comes due the session is either completed or
 filed again under its real deadline. Joining a session therefore costs no index work.
+Users are filed under the whole second at or before the deadline, so a deadline a
+fraction of a second past is never missed.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class Sessions:
         O(k log n) for k sessions filed under due seconds.
         """
         completed: list[CompletedSession] = []
+        not_due: list[UserKey] = []
         deadlines = self.deadlines
         while deadlines and deadlines.peekitem(0)[0] <= now:
             _, users = deadlines.popitem(0)
@@ -110,7 +113,9 @@ class Sessions:
                 if session.deadline <= now:
                     completed.append(self.open.pop(user).completed())
                 else:
-                    self._index(user, session.deadline)
+                    not_due.append(user)
+        for user in not_due:
+            self._index(user, self.open[user].deadline)
         return completed
 
     def _open(self, user: UserKey, interaction: Interaction) -> None:
@@ -133,7 +138,7 @@ class Sessions:
         self._index(user, session.deadline)
 
     def _index(self, user: UserKey, deadline: float) -> None:
-        second = math.ceil(deadline)
+        second = math.floor(deadline)
         users = self.deadlines.get(second)
         if users is None:
             users = self.deadlines[second] = set()

@@ -67,13 +67,17 @@ def _parse_iso(text: str) -> datetime | None:
     if len(text) < 10 or text[4] != "-" or text[7] != "-":
         return None
     try:
-        return datetime.fromisoformat(text)
+        return datetime.fromisoformat(text.upper())  # RFC 3339 allows "t" and "z"
     except ValueError:
         return None
 
 
 def _parse_rfc1123(text: str) -> datetime | None:
     try:
-        return parsedate_to_datetime(text)
+        parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
+    if parsed.tzinfo is None:
+        # "-0000" (and the zone-less form) means UTC in RFC 1123/2822 dates.
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
