@@ -27,7 +27,7 @@ BUCKET_PROFILE_CAP = 1000
 ALL_TIME_PROFILE_CAP = 10_000
 """Endpoints, origins and entities kept in the all-time bucket."""
 
-FLUSH_AFTER = 10_000
+FLUSH_AFTER = 50_000
 """Pending interactions that trigger a flush without waiting for a read or a tick."""
 
 PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entities"}

@@ -47,6 +47,34 @@ class Conversions:
         self.amount.merge(other.amount)
 
 
+Observation = tuple[str, str, tuple[float, ...], tuple[str | bool, ...]]
+"""One property of one interaction, classified once: (name, type, numbers, other values)."""
+
+
+def observe(properties: dict[str, PropertyValue]) -> list[Observation]:
+    """Classify an interaction's properties once for the several maps that count them.
+
+    Numbers (and numeric array elements) go to ``numbers``; strings, booleans and string
+    array elements to ``values``.
+    """
+    observed: list[Observation] = []
+    for name, value in properties.items():
+        kind = type(value)
+        if kind is str or kind is bool:
+            observed.append((name, _TYPE_NAMES[kind], (), (value,)))  # type: ignore[arg-type]
+        elif kind is list:
+            elements: list[Any] = value  # type: ignore[assignment]
+            numbers = tuple(e for e in elements if type(e) is not str)
+            texts = tuple(e for e in elements if type(e) is str)
+            observed.append((name, "array", numbers, texts))
+        else:
+            observed.append((name, "number", (value,), ()))  # type: ignore[arg-type]
+    return observed
+
+
+_TYPE_NAMES: dict[type, str] = {str: "string", bool: "boolean"}
+
+
 @define(slots=True)
 class PropertyStats:
     """One property: how many interactions carry it, its numbers and its other values."""
@@ -57,19 +85,18 @@ class PropertyStats:
     types: set[str] = field(factory=set)
 
     def add(self, value: PropertyValue) -> None:
-        self.count += 1
-        if isinstance(value, list):
-            self.types.add("array")
-            for element in value:
-                self._add_scalar(element)
-        else:
-            self.types.add(_type_name(value))
-            self._add_scalar(value)
+        """Count one value (what :func:`observe` and :meth:`add_observed` do in bulk)."""
+        _, kind, numbers, values = observe({"": value})[0]
+        self.add_observed(kind, numbers, values)
 
-    def _add_scalar(self, value: str | int | float | bool) -> None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            self.numbers.add(value)
-        else:
+    def add_observed(
+        self, kind: str, numbers: tuple[float, ...], values: tuple[str | bool, ...]
+    ) -> None:
+        self.count += 1
+        self.types.add(kind)
+        for number in numbers:
+            self.numbers.add(number)
+        for value in values:
             self.values.add(value)
 
     def merge(self, other: PropertyStats) -> None:
@@ -77,14 +104,6 @@ class PropertyStats:
         self.numbers.merge(other.numbers)
         self.values.merge(other.values)
         self.types |= other.types
-
-
-def _type_name(value: str | int | float | bool) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, str):
-        return "string"
-    return "number"
 
 
 @define(slots=True)
@@ -151,13 +170,27 @@ class Profile:
     exits: int = 0
     bounces: int = 0
 
-    def add(self, interaction: Interaction, amount: float | None, converted: bool) -> None:
+    def add(
+        self,
+        interaction: Interaction,
+        amount: float | None,
+        converted: bool,
+        observed: list[Observation],
+    ) -> None:
+        """Count one interaction; ``actions`` and ``entity_types`` are left to the caller,
+        since only some kinds of profile need them."""
         self.total += 1
-        self.users.add(interaction.user)
-        _add_labels(interaction, self)
+        self.users.add((interaction.user_type, interaction.user_id))
+        if interaction.user_type:
+            self.user_types.add(interaction.user_type)
+        if interaction.device_type:
+            self.device_types.add(interaction.device_type)
+        if interaction.session_type:
+            self.session_types.add(interaction.session_type)
         if converted:
             self.conversions.add(amount)
-        add_properties(self.properties, interaction.properties, PROFILE_PROPERTY_CAP)
+        if observed:
+            add_properties(self.properties, observed, PROFILE_PROPERTY_CAP)
 
     def merge(self, other: Profile) -> None:
         self.total += other.total
@@ -174,29 +207,14 @@ class Profile:
         self.bounces += other.bounces
 
 
-def _add_labels(interaction: Interaction, stats: Profile | Bucket) -> None:
-    """Count the label fields an interaction carries (absent ones are not counted)."""
-    stats.actions.add(interaction.action)
-    if interaction.user_type:
-        stats.user_types.add(interaction.user_type)
-    if interaction.device_type:
-        stats.device_types.add(interaction.device_type)
-    if interaction.session_type:
-        stats.session_types.add(interaction.session_type)
-    if interaction.entity_type:
-        stats.entity_types.add(interaction.entity_type)
-
-
-def add_properties(
-    stats: dict[str, PropertyStats], properties: dict[str, PropertyValue], cap: int
-) -> None:
-    for name, value in properties.items():
+def add_properties(stats: dict[str, PropertyStats], observed: list[Observation], cap: int) -> None:
+    for name, kind, numbers, values in observed:
         found = stats.get(name)
         if found is None:
             if len(stats) >= cap:
                 continue
             found = stats[name] = PropertyStats()
-        found.add(value)
+        found.add_observed(kind, numbers, values)
 
 
 def merge_into(into: dict[K, V], other: dict[K, V], make: type[V], cap: int | None = None) -> None:
@@ -277,10 +295,18 @@ class Bucket:
     def add(self, interaction: Interaction) -> None:
         """Count one interaction: O(number of its properties)."""
         self.total += 1
-        self.users.add(interaction.user)
-        _add_labels(interaction, self)
-        if interaction.origin_type:
-            self.origin_types.add(interaction.origin_type)
+        self.users.add((interaction.user_type, interaction.user_id))
+        action = interaction.action
+        self.actions.add(action)
+        for value, distribution in (
+            (interaction.user_type, self.user_types),
+            (interaction.device_type, self.device_types),
+            (interaction.session_type, self.session_types),
+            (interaction.entity_type, self.entity_types),
+            (interaction.origin_type, self.origin_types),
+        ):
+            if value:
+                distribution.add(value)
         converted, amount = conversion_amount(interaction)
         endpoint = interaction.endpoint
         if converted:
@@ -289,13 +315,21 @@ class Bucket:
             if found is None:
                 found = self.conversion_endpoints[endpoint] = Conversions()
             found.add(amount)
+        observed = observe(interaction.properties) if interaction.properties else []
         cap = self.profile_cap
-        _profile(self.endpoints, endpoint, cap).add(interaction, amount, converted)
+        _profile(self.endpoints, endpoint, cap).add(interaction, amount, converted, observed)
         if interaction.origin_type or interaction.origin_id:
-            _profile(self.origins, interaction.origin, cap).add(interaction, amount, converted)
+            origin = _profile(self.origins, interaction.origin, cap)
+            origin.add(interaction, amount, converted, observed)
+            origin.actions.add(action)
+            if interaction.entity_type:
+                origin.entity_types.add(interaction.entity_type)
         if interaction.entity_type or interaction.entity_id:
-            _profile(self.entities, interaction.entity, cap).add(interaction, amount, converted)
-        add_properties(self.properties, interaction.properties, PROPERTY_CAP)
+            entity = _profile(self.entities, interaction.entity, cap)
+            entity.add(interaction, amount, converted, observed)
+            entity.actions.add(action)
+        if observed:
+            add_properties(self.properties, observed, PROPERTY_CAP)
 
     def add_session(self, session: CompletedSession) -> None:
         """Count one completed session that opened in this bucket."""
