@@ -11,6 +11,8 @@ Assumptions where the SPEC leaves room (stated here so a reader can challenge th
   opened it.
 - A late interaction (rule 4) is not part of any session, so it does not move the
   session's wall-clock deadline.
+- "Accepted within the last 24 hours" includes exactly 24 hours, and a refused duplicate
+  does not renew the window (it was not accepted).
 - Entries, exits and bounces are counted for real origins only; the absent origin ("", "")
   counts as one origin for ``bounced`` but has no origin profile.
 """
@@ -93,6 +95,14 @@ def period_start(zone: tzinfo, week_start: int, interval: str, t: float) -> int:
         return hour_start(zone, t)
     day = datetime.fromtimestamp(math.floor(t), zone).date()
     return day_start(zone, first_day(interval, day, week_start))
+
+
+def period_end(zone: tzinfo, week_start: int, interval: str, t: float) -> int:
+    """Epoch second at which the ``interval`` bucket containing ``t`` ends (the next starts)."""
+    if interval == "hourly":
+        return hour_start(zone, t) + 3600
+    day = first_day(interval, datetime.fromtimestamp(math.floor(t), zone).date(), week_start)
+    return day_start(zone, shift_day(interval, day, 1))
 
 
 def shift_day(interval: str, day: date, periods: int) -> date:

@@ -326,6 +326,17 @@ def assert_matches_model(aggregator: Aggregator, stream: Stream) -> None:
             label = datetime.fromtimestamp(start, stream.zone).isoformat()
             expected = model.expected_view(bucket_contents)
             assert_close(actual_view(buckets[start]), expected, f"{interval}@{label}")
+    for item in outcome.accepted:
+        assert_bucket_lookup(aggregator, stream, item.created_at)
+
+
+def assert_bucket_lookup(aggregator: Aggregator, stream: Stream, t: float) -> None:
+    """``Aggregator.bucket`` finds the stored bucket and the model's bounds for an instant."""
+    for interval in INTERVALS:
+        start, end, bucket = aggregator.bucket(interval, t)
+        assert start == model.period_start(stream.zone, stream.week_start, interval, t)
+        assert end == model.period_end(stream.zone, stream.week_start, interval, t)
+        assert bucket is aggregator.buckets[interval][start]
 
 
 # --- the model tests ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from attrs import define, field
 
 from engauge.stream.interaction import Interaction, PropertyValue
-from engauge.stream.values import COMPACT_LG_K, DistinctCounter, Distribution, NumberStats
+from engauge.stream.values import DistinctCounter, Distribution, NumberStats
 
 PROPERTY_CAP = 1000
 """Property names tracked per bucket; further names are not broken down."""
@@ -158,7 +158,7 @@ class Profile:
     """
 
     total: int = 0
-    users: DistinctCounter = field(factory=lambda: DistinctCounter(COMPACT_LG_K))
+    users: DistinctCounter = field(factory=DistinctCounter)
     user_types: Distribution = field(factory=Distribution)
     device_types: Distribution = field(factory=Distribution)
     session_types: Distribution = field(factory=Distribution)

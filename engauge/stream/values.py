@@ -155,10 +155,8 @@ class Distribution:
 
 EXACT_DISTINCT = 1024
 """Distinct counts are exact up to this many members, then a HyperLogLog estimate."""
-PRECISE_LG_K = 14
-"""2^14 registers: about 0.8 % relative standard error in about 8 KB (a bucket's users)."""
-COMPACT_LG_K = 12
-"""2^12 registers: about 1.6 % relative standard error in about 2.5 KB (a profile's users)."""
+HLL_LG_K = 14
+"""2^14 registers: about 0.8 % relative standard error (2 % at 2.5 sigma) in about 8 KB."""
 
 
 def _sketch_key(member: tuple[str, ...]) -> str:
@@ -168,13 +166,8 @@ def _sketch_key(member: tuple[str, ...]) -> str:
 
 @define(slots=True)
 class DistinctCounter:
-    """Number of distinct tuples: an exact set while small, then a HyperLogLog sketch.
+    """Number of distinct tuples: an exact set while small, then a HyperLogLog sketch."""
 
-    ``lg_k`` sets the sketch's size and precision; merging two counters of different
-    precision keeps the lower one.
-    """
-
-    lg_k: int = PRECISE_LG_K
     members: set[tuple[str, ...]] | None = field(factory=set)
     sketch: Any = None
 
@@ -188,7 +181,7 @@ class DistinctCounter:
             self.sketch.update(_sketch_key(member))
 
     def _to_sketch(self) -> None:
-        sketch = datasketches.hll_sketch(self.lg_k)
+        sketch = datasketches.hll_sketch(HLL_LG_K)
         for member in self.members or ():
             sketch.update(_sketch_key(member))
         self.members = None
@@ -206,7 +199,7 @@ class DistinctCounter:
             return
         if self.members is not None:
             self._to_sketch()
-        union = datasketches.hll_union(self.lg_k)
+        union = datasketches.hll_union(HLL_LG_K)
         union.update(self.sketch)
         union.update(other.sketch)
         self.sketch = union.get_result()
