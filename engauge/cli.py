@@ -11,6 +11,7 @@ import trio
 from engauge import __version__
 from engauge.config import SETTINGS, ConfigError, load_config
 from engauge.service import serve
+from engauge.store.snapshot import NewerFormatError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"engauge: configuration error: {error}", file=sys.stderr)
         return 2
-    trio.run(serve, config)
+    try:
+        trio.run(serve, config)
+    except NewerFormatError as error:
+        print(f"engauge: cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

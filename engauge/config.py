@@ -61,6 +61,13 @@ def _minutes(value: str) -> float:
     return minutes
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 1 <= seconds <= 24 * 3600:
+        raise ValueError("must be a number of seconds from 1 to 86400")
+    return seconds
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         lowered = value.strip().lower()
@@ -129,6 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
         "When the journal is flushed to disk: always, everysec or off.",
         _choice("always", "everysec", "off"),
     ),
+    Setting(
+        "snapshotevery",
+        "60",
+        "Seconds between snapshots of the in-memory state (one is also written at shutdown).",
+        _seconds,
+    ),
     Setting("cors", "*", "Origins allowed to call /api/* from browsers: * or a list.", _origins),
 )
 
@@ -151,6 +164,7 @@ class Config:
     jwt: str | None
     apikey: str | None
     fsync: str
+    snapshotevery: float
     cors: tuple[str, ...]
 
 

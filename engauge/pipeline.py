@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from engauge.store.journal import Journal, JournalError
+from engauge.store.journal import Journal, JournalError, Position
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.interaction import Interaction
 
@@ -48,10 +48,12 @@ class Pipeline:
         self.fsync = fsync
         self.pending = 0
         self._to_writer, self._writer_inbox = trio.open_memory_channel[_Waiter](math.inf)
-        self._to_aggregator, self._aggregator_inbox = trio.open_memory_channel[list[Interaction]](
-            math.inf
-        )
+        self._to_aggregator, self._aggregator_inbox = trio.open_memory_channel[
+            tuple[list[Interaction], Position]
+        ](math.inf)
         self._dirty = False
+        self.applied_position = journal.position
+        """The journal position up to which the aggregator has applied every record."""
 
     def check_capacity(self) -> None:
         """Raise :class:`Overloaded` when the aggregator is too far behind to take more."""
@@ -91,7 +93,7 @@ class Pipeline:
         try:
             self.journal.append(interactions)
             if self.fsync == "always":
-                await trio.to_thread.run_sync(self.journal.sync)
+                await trio.to_thread.run_sync(self.journal.detached_sync())
             else:
                 self._dirty = True
         except OSError as error:
@@ -102,7 +104,7 @@ class Pipeline:
                 waiter.error = failure
                 waiter.done.set()
             return
-        self._to_aggregator.send_nowait(interactions)
+        self._to_aggregator.send_nowait((interactions, self.journal.position))
         for waiter in group:
             waiter.done.set()
 
@@ -111,16 +113,28 @@ class Pipeline:
         next_expiry = trio.current_time()
         while True:
             with trio.move_on_at(next_expiry):
-                batch = await self._aggregator_inbox.receive()
-                aggregator.apply(batch)
-                self.pending -= len(batch)
+                self._apply(await self._aggregator_inbox.receive())
             if trio.current_time() >= next_expiry:
                 aggregator.expire(time.time())
                 next_expiry = trio.current_time() + EXPIRY_SECONDS
+
+    def _apply(self, item: tuple[list[Interaction], Position]) -> None:
+        batch, position = item
+        self.aggregator.apply(batch)
+        self.pending -= len(batch)
+        self.applied_position = position
+
+    def drain(self) -> None:
+        """Apply every journaled batch still queued: at shutdown, before the last snapshot."""
+        while True:
+            try:
+                self._apply(self._aggregator_inbox.receive_nowait())
+            except trio.WouldBlock:
+                return
 
     async def _sync_loop(self) -> None:
         while True:
             await trio.sleep(1)
             if self._dirty:
                 self._dirty = False
-                await trio.to_thread.run_sync(self.journal.sync)
+                await trio.to_thread.run_sync(self.journal.detached_sync())

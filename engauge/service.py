@@ -21,6 +21,8 @@ from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.ingest import IngestApp
 from engauge.pipeline import Pipeline
+from engauge.snapshotter import Snapshotter
+from engauge.store import snapshot as snapshots
 from engauge.store.journal import Journal
 from engauge.store.secrets import Secrets, load_secrets
 from engauge.store.settings_file import load_settings, save_settings
@@ -68,15 +70,15 @@ async def serve(
     announce_secrets(config, secrets)
     calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
     aggregator = Aggregator(calendar, config.sessiondelay * 60, load_settings(config.basepath))
-    started = time.monotonic()
-    journal = Journal.recover(config.basepath / "journal", aggregator.apply)
-    aggregator.expire(time.time())
-    log.info(
-        "recovered %d interactions from the journal in %.2f s",
-        aggregator.applied,
-        time.monotonic() - started,
-    )
+    journal = recover(config, aggregator)
     pipeline = Pipeline(journal, aggregator, config.fsync)
+    snapshotter = Snapshotter(
+        config.basepath / "snapshots",
+        pipeline,
+        str(config.timezone),
+        WEEKDAYS[config.weekstart],
+        config.snapshotevery,
+    )
     app = create_app(
         IngestApp(pipeline, secrets.apikey, config.cors, config.timezone),
         Accounts(config.user, secrets.password, secrets.jwt),
@@ -88,6 +90,7 @@ async def serve(
         async with trio.open_nursery() as nursery:
             await nursery.start(pipeline.run)
             nursery.start_soon(_stop_on_signal, shutdown)
+            nursery.start_soon(snapshotter.run)
             async with trio.open_nursery() as server:
                 binds = await server.start(
                     functools.partial(
@@ -102,9 +105,38 @@ async def serve(
                     print(f"Engauge listening on {url}", flush=True)
                 task_status.started(binds)
             nursery.cancel_scope.cancel()
+        pipeline.drain()
+        snapshotter.take_now()
     finally:
         journal.close()
         log.info("stopped; journal synced")
+
+
+def recover(config: Config, aggregator: Aggregator) -> Journal:
+    """Newest readable snapshot, then the journal after it; returns the journal to append to."""
+    started = time.monotonic()
+    snapshot = snapshots.load_newest(config.basepath / "snapshots")
+    position = None
+    if snapshot is not None:
+        if snapshot.timezone != str(config.timezone):
+            log.warning(
+                "the snapshot's buckets were cut in %s, not %s; they stay as they are",
+                snapshot.timezone,
+                config.timezone,
+            )
+        aggregator.restore(snapshot.state)
+        position = snapshot.position
+    restored = aggregator.applied
+    journal = Journal.recover(config.basepath / "journal", aggregator.apply, after=position)
+    aggregator.expire(time.time())
+    log.info(
+        "recovered %d interactions from %s and %d from the journal in %.2f s",
+        restored,
+        "a snapshot" if snapshot else "no snapshot",
+        aggregator.applied - restored,
+        time.monotonic() - started,
+    )
+    return journal
 
 
 async def _stop_on_signal(shutdown: trio.Event) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
+from attrs import define
 
 from engauge.stream.interaction import Interaction
 
@@ -28,6 +29,14 @@ SUFFIX = ".log"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Interaction])
+
+
+@define(frozen=True, order=True)
+class Position:
+    """A place in the journal: everything before ``offset`` of segment ``segment``."""
+
+    segment: int
+    offset: int
 
 
 class JournalError(OSError):
@@ -47,10 +56,11 @@ def _segments(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
 
 
-def read_segment(path: Path, apply: Callable[[list[Interaction]], None]) -> tuple[int, bool]:
-    """Apply every valid record of one segment; return (valid bytes, whether it was whole)."""
+def read_segment(
+    path: Path, apply: Callable[[list[Interaction]], None], offset: int = 0
+) -> tuple[int, bool]:
+    """Apply every valid record from ``offset`` on; return (valid bytes, whether it was whole)."""
     data = path.read_bytes()
-    offset = 0
     while offset + HEADER.size <= len(data):
         length, checksum = HEADER.unpack_from(data, offset)
         start = offset + HEADER.size
@@ -81,13 +91,30 @@ class Journal:
         os.lseek(self._fd, size, os.SEEK_SET)
 
     @classmethod
-    def recover(cls, directory: Path, apply: Callable[[list[Interaction]], None]) -> Journal:
-        """Replay every segment in order into ``apply``, cut a torn tail, open for appends."""
+    def recover(
+        cls,
+        directory: Path,
+        apply: Callable[[list[Interaction]], None],
+        after: Position | None = None,
+    ) -> Journal:
+        """Replay the records after ``after`` (all when ``None``) in order into ``apply``,
+        cut a torn tail, and open the journal for appends."""
         directory.mkdir(parents=True, exist_ok=True)
         segments = _segments(directory)
+        start = after or Position(0, 0)
+        if segments and after is not None and int(segments[0].stem) > after.segment:
+            log.warning(
+                "journal: segments up to %d are missing; replaying from %s",
+                after.segment,
+                segments[0].name,
+            )
         size = 0
         for index, path in enumerate(segments):
-            size, whole = read_segment(path, apply)
+            number = int(path.stem)
+            if number < start.segment:
+                continue
+            offset = start.offset if number == start.segment else 0
+            size, whole = read_segment(path, apply, offset)
             if whole:
                 continue
             if index == len(segments) - 1:
@@ -100,14 +127,23 @@ class Journal:
                 os.truncate(path, size)
             else:
                 log.warning("journal %s: damaged after offset %d; kept the rest", path.name, size)
-        number = int(segments[-1].stem) if segments else 1
-        return cls(directory, number, size)
+        last = int(segments[-1].stem) if segments else 0
+        if last >= max(start.segment, 1):
+            return cls(directory, last, size)
+        # Nothing to append to at or after the covered position: a fresh segment after it,
+        # so that no new record can sit at an offset the position says is covered.
+        return cls(directory, max(last, start.segment) + 1, 0)
+
+    @property
+    def position(self) -> Position:
+        """Where the next record will be written: the end of everything written so far."""
+        return Position(self.number, self.size)
 
     def append(self, batch: Sequence[Interaction]) -> None:
         """Write one record; on failure cut it off again and raise :class:`JournalError`."""
         record = encode_record(batch)
         if self.size >= SEGMENT_BYTES:
-            self._roll()
+            self.roll()
         try:
             view = memoryview(record)
             while view:
@@ -123,6 +159,22 @@ class Journal:
         """Flush written records to stable storage (``fsync``)."""
         os.fsync(self._fd)
 
+    def detached_sync(self) -> Callable[[], None]:
+        """A function that ``fsync``s what is written so far, to run in a worker thread.
+
+        It holds its own duplicate of the file descriptor, so the journal may roll to a new
+        segment (closing its descriptor) while the function runs.
+        """
+        fd = os.dup(self._fd)
+
+        def sync() -> None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        return sync
+
     def close(self) -> None:
         os.fsync(self._fd)
         os.close(self._fd)
@@ -134,7 +186,19 @@ class Journal:
         except OSError:
             log.exception("journal: could not cut a failed write back to %d bytes", self.size)
 
-    def _roll(self) -> None:
+    def delete_before(self, segment: int) -> int:
+        """Delete the segments numbered below ``segment`` (a snapshot covers them)."""
+        deleted = 0
+        for path in _segments(self.directory):
+            if int(path.stem) < segment:
+                path.unlink()
+                deleted += 1
+        return deleted
+
+    def roll(self) -> None:
+        """Continue in a new segment, so the older ones can be deleted once covered."""
+        if self.size == 0:
+            return
         self.close()
         self.number += 1
         self.size = 0

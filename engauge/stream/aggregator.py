@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from attrs import define
 from sortedcontainers import SortedDict
 
 from engauge.stream.bucket import Bucket, CompletedSession, Profile
 from engauge.stream.calendar import ALL_TIME, INTERVALS, Calendar, Starts
 from engauge.stream.dedup import DedupWindow
-from engauge.stream.interaction import Interaction, key_id
-from engauge.stream.sessions import Sessions, Touch
+from engauge.stream.interaction import Interaction, UserKey, key_id
+from engauge.stream.sessions import Session, Sessions, Touch
 from engauge.stream.settings import Settings
 
 BUCKET_PROFILE_CAP = 1000
@@ -31,6 +32,23 @@ FLUSH_AFTER = 50_000
 """Pending interactions that trigger a flush without waiting for a read or a tick."""
 
 PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entities"}
+
+
+@define
+class AggregatorState:
+    """Everything an aggregator holds, as plain typed values: what a snapshot stores.
+
+    It refers to the live objects rather than copying them, so it is only consistent
+    while the aggregator does not change: snapshots take it and write it from a forked
+    process, where nothing changes.
+    """
+
+    all_time: Bucket
+    buckets: dict[str, list[tuple[float, Bucket]]]
+    sessions: list[tuple[UserKey, Session]]
+    dedup: dict[str, float]
+    applied: int
+    duplicates: int
 
 
 class Aggregator:
@@ -100,6 +118,31 @@ class Aggregator:
         """Per interval, bucket start → bucket, oldest first."""
         self.flush()
         return self._buckets
+
+    def state(self) -> AggregatorState:
+        """The whole state, flushed (see :class:`AggregatorState`)."""
+        self.flush()
+        return AggregatorState(
+            all_time=self._all_time,
+            buckets={name: list(buckets.items()) for name, buckets in self._buckets.items()},
+            sessions=list(self.sessions.open.items()),
+            dedup=self.dedup.seen,
+            applied=self.applied,
+            duplicates=self.duplicates,
+        )
+
+    def restore(self, state: AggregatorState) -> None:
+        """Take over a stored state; this aggregator must not have applied anything yet."""
+        self._all_time = state.all_time
+        enabled = {name for _, name in self._enabled}
+        for name, buckets in state.buckets.items():
+            if name in enabled:
+                self._buckets[name] = SortedDict(buckets)
+        self.sessions.restore(state.sessions)
+        self.dedup.seen = state.dedup
+        self.applied = state.applied
+        self.duplicates = state.duplicates
+        self.version += 1
 
     def expire(self, now: float) -> int:
         """Complete the sessions due by ``now`` and drop buckets past retention."""

@@ -118,6 +118,12 @@ class Sessions:
             self._index(user, self.open[user].deadline)
         return completed
 
+    def restore(self, sessions: list[tuple[UserKey, Session]]) -> None:
+        """Take over stored open sessions, filing each under its deadline."""
+        for user, session in sessions:
+            self.open[user] = session
+            self._index(user, session.deadline)
+
     def _open(self, user: UserKey, interaction: Interaction) -> None:
         t = interaction.created_at
         origin = (interaction.origin_type, interaction.origin_id)

@@ -1,0 +1,163 @@
+"""Snapshots: the aggregator's whole state in one versioned, checksummed, pickle-free file.
+
+A file is ``MAGIC · format version · crc32 · payload``; the payload is the state turned
+into plain values by cattrs and encoded as msgpack by msgspec (compact, fast, and it keeps
+the identity tuples used as map keys). Files are named by the journal position they
+cover, so sorting names sorts them by age. Recovery takes the newest file that reads
+back whole and falls back to older ones; a file of a newer format stops start-up, since
+guessing would silently corrupt statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+import datasketches
+import msgspec
+
+from engauge.store.files import write_atomically
+from engauge.store.journal import Position
+from engauge.stream.aggregator import AggregatorState
+from engauge.stream.values import DistinctCounter
+
+log = logging.getLogger("engauge.snapshot")
+
+FORMAT = 1
+"""The newest snapshot format this release writes; it reads every format up to it."""
+MAGIC = b"ENGAUGE-SNAPSHOT"
+HEADER = struct.Struct("<16sII")
+SUFFIX = ".snapshot"
+KEEP = 2
+
+
+class SnapshotError(ValueError):
+    """A snapshot file is damaged or not a snapshot; an older one may still be good."""
+
+
+class NewerFormatError(RuntimeError):
+    """A snapshot was written by a newer Engauge; start that version or move the file away."""
+
+
+@attrs.define
+class Snapshot:
+    """The state plus what it depends on: the journal position it covers and the calendar
+    settings its buckets were cut with."""
+
+    position: Position
+    timezone: str
+    week_start: int
+    state: AggregatorState
+
+
+def _converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    # Identity tuples are map keys and hold only strings: kept as tuples, msgpack encodes
+    # them as arrays and msgspec decodes array keys back into tuples.
+    converter.register_unstructure_hook_func(_is_string_tuple, lambda value: value)
+    # Distribution values are strings or booleans, stored as they are.
+    converter.register_structure_hook_func(lambda kind: kind is Hashable, lambda value, _: value)
+    converter.register_unstructure_hook(DistinctCounter, _unstructure_distinct)
+    converter.register_structure_hook(DistinctCounter, _structure_distinct)
+    return converter
+
+
+def _is_string_tuple(kind: Any) -> bool:
+    """Bare ``tuple`` (an ``Any`` key at run time) or a tuple type of strings only."""
+    if kind is tuple:
+        return True
+    arguments = getattr(kind, "__args__", ())
+    return getattr(kind, "__origin__", None) is tuple and all(
+        argument in (str, Ellipsis) for argument in arguments
+    )
+
+
+def _unstructure_distinct(counter: DistinctCounter) -> dict[str, Any]:
+    if counter.members is not None:
+        return {"members": list(counter.members)}
+    return {"sketch": counter.sketch.serialize_compact()}
+
+
+def _structure_distinct(value: dict[str, Any], _: Any) -> DistinctCounter:
+    if "members" in value:
+        return DistinctCounter(members={tuple(member) for member in value["members"]})
+    return DistinctCounter(
+        members=None, sketch=datasketches.hll_sketch.deserialize(value["sketch"])
+    )
+
+
+_convert = _converter()
+
+
+def encode(snapshot: Snapshot) -> bytes:
+    payload = msgspec.msgpack.encode(_convert.unstructure(snapshot))
+    return HEADER.pack(MAGIC, FORMAT, zlib.crc32(payload)) + payload
+
+
+def decode(data: bytes) -> Snapshot:
+    """Read a snapshot; :class:`SnapshotError` if damaged, :class:`NewerFormatError` if newer."""
+    if len(data) < HEADER.size:
+        raise SnapshotError("too short to be a snapshot")
+    magic, version, checksum = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SnapshotError("not a snapshot file")
+    if version > FORMAT:
+        raise NewerFormatError(
+            f"snapshot format {version} is newer than this Engauge reads ({FORMAT}); "
+            "run the newer Engauge, or move the snapshots directory away to rebuild "
+            "from the journal"
+        )
+    payload = data[HEADER.size :]
+    if zlib.crc32(payload) != checksum:
+        raise SnapshotError("checksum mismatch")
+    try:
+        return _convert.structure(msgspec.msgpack.decode(payload), Snapshot)
+    except (msgspec.DecodeError, cattrs.BaseValidationError, ValueError, TypeError) as error:
+        raise SnapshotError(f"unreadable: {error}") from error
+
+
+def _name(position: Position) -> str:
+    return f"{position.segment:08d}-{position.offset:012d}{SUFFIX}"
+
+
+def snapshot_files(directory: Path) -> list[Path]:
+    """Snapshot files, oldest first."""
+    return sorted(directory.glob(f"*{SUFFIX}"))
+
+
+def write(directory: Path, snapshot: Snapshot) -> Path:
+    """Write atomically (temp file, fsync, rename, fsync of the directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / _name(snapshot.position)
+    write_atomically(path, encode(snapshot))
+    return path
+
+
+def load_newest(directory: Path) -> Snapshot | None:
+    """The newest readable snapshot; damaged ones are skipped with a warning."""
+    for path in reversed(snapshot_files(directory)):
+        try:
+            return decode(path.read_bytes())
+        except (SnapshotError, OSError) as error:
+            log.warning("snapshot %s skipped: %s", path.name, error)
+    return None
+
+
+def prune(directory: Path) -> Position | None:
+    """Keep the newest :data:`KEEP` snapshots; return the oldest kept one's position, before
+    which the journal is no longer needed (``None`` while fewer are kept: should the only
+    snapshot turn out damaged, the whole journal must still be there)."""
+    files = snapshot_files(directory)
+    for path in files[:-KEEP]:
+        path.unlink()
+    kept = files[-KEEP:]
+    if len(kept) < KEEP:
+        return None
+    segment, offset = kept[0].stem.split("-")
+    return Position(int(segment), int(offset))
