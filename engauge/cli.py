@@ -45,10 +45,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         trio.run(serve, config)
-    except NewerFormatError as error:
-        print(f"engauge: cannot start: {error}", file=sys.stderr)
+    except Exception as error:
+        reason = _fixable(error)
+        if reason is None:
+            raise
+        print(f"engauge: cannot start: {reason}", file=sys.stderr)
         return 2
     return 0
+
+
+def _fixable(error: BaseException) -> str | None:
+    """The one-line reason when the server stopped for a cause its user can fix (a port in
+    use, an unwritable base path, a snapshot from a newer release); else ``None``."""
+    if isinstance(error, BaseExceptionGroup):
+        reasons = [_fixable(inner) for inner in error.exceptions]
+        return next((reason for reason in reasons if reason), None)
+    if isinstance(error, NewerFormatError | OSError):
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":

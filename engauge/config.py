@@ -98,15 +98,17 @@ def _origins(value: str) -> tuple[str, ...]:
 
 
 def local_zone_name() -> str:
-    """The server's IANA zone: ``TZ``, else ``/etc/timezone``, else ``/etc/localtime``, else UTC."""
-    if os.environ.get("TZ", "").strip():
-        return os.environ["TZ"].strip().lstrip(":")
+    """The server's IANA zone: ``TZ`` (a name, or a path such as ``:/etc/localtime``), else
+    ``/etc/timezone``, else the zone ``/etc/localtime`` links to, else UTC."""
+    variable = os.environ.get("TZ", "").strip().lstrip(":")
+    if variable and not variable.startswith("/"):
+        return variable
     timezone_file = Path("/etc/timezone")
     if timezone_file.is_file():
         name = timezone_file.read_text().strip()
         if name:
             return name
-    localtime = Path("/etc/localtime")
+    localtime = Path(variable or "/etc/localtime")
     if localtime.is_symlink():
         target = str(localtime.resolve())
         if "zoneinfo/" in target:

@@ -1,14 +1,16 @@
 """The path of accepted interactions: journal group commit, then the aggregator.
 
 Requests hand their validated batch to :meth:`Pipeline.submit` and wait. One writer task
-takes every batch waiting, writes them as one journal record (and ``fsync``s it when
-``ENGAUGE_FSYNC=always``), passes them on to the aggregator task in the same order, then
-wakes the requests: so a ``202`` is only ever sent for journaled interactions, and the
-aggregator sees them in journal order, exactly as a replay will.
+takes every batch waiting, writes them with one ``write`` (one checksummed record per
+batch, ``fsync``ed before anyone is answered when ``ENGAUGE_FSYNC=always``), passes them on
+to the aggregator task in the same order, then wakes the requests: so a ``202`` is only
+ever sent for journaled interactions, and the aggregator sees them in journal order,
+exactly as a replay will.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -17,14 +19,18 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from engauge.store.journal import Journal, JournalError, Position
+from engauge.store.journal import Journal, Position
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.interaction import Interaction
 
 log = logging.getLogger("engauge.pipeline")
 
-MAX_PENDING = 200_000
-"""Interactions accepted but not yet counted before new requests get ``503``."""
+MAX_PENDING = 50_000
+"""Interactions accepted but not yet counted before new requests get ``503``: about a
+second of the aggregator's work, so what is acknowledged is visible within a second."""
+APPLY_CHUNK = 2_000
+"""Interactions applied between two yields to the event loop, so a large group does not
+hold up requests."""
 EXPIRY_SECONDS = 1.0
 
 
@@ -32,11 +38,25 @@ class Overloaded(Exception):
     """The aggregator is behind by more than :data:`MAX_PENDING`; retry shortly."""
 
 
+class NotDurable(Exception):
+    """The journal could not be written or synced; nothing of the batch was acknowledged."""
+
+
 @attrs.define(eq=False)
 class _Waiter:
+    serial: int
     batch: Sequence[Interaction]
     done: trio.Event = attrs.field(factory=trio.Event)
-    error: JournalError | None = None
+    error: str | None = None
+
+
+@attrs.define(frozen=True)
+class _Group:
+    """Journaled batches on their way to the aggregator."""
+
+    batches: list[Sequence[Interaction]]
+    serials: list[int]
+    position: Position
 
 
 class Pipeline:
@@ -47,13 +67,14 @@ class Pipeline:
         self.aggregator = aggregator
         self.fsync = fsync
         self.pending = 0
-        self._to_writer, self._writer_inbox = trio.open_memory_channel[_Waiter](math.inf)
-        self._to_aggregator, self._aggregator_inbox = trio.open_memory_channel[
-            tuple[list[Interaction], Position]
-        ](math.inf)
-        self._dirty = False
         self.applied_position = journal.position
         """The journal position up to which the aggregator has applied every record."""
+        self._serials = itertools.count()
+        self._arrivals: dict[int, float] = {}
+        """Receipt time of each batch not yet applied, oldest first (submission order)."""
+        self._to_writer, self._writer_inbox = trio.open_memory_channel[_Waiter](math.inf)
+        self._to_aggregator, self._aggregator_inbox = trio.open_memory_channel[_Group](math.inf)
+        self._dirty = False
 
     def check_capacity(self) -> None:
         """Raise :class:`Overloaded` when the aggregator is too far behind to take more."""
@@ -61,13 +82,18 @@ class Pipeline:
             raise Overloaded
 
     async def submit(self, batch: Sequence[Interaction]) -> None:
-        """Return once ``batch`` is journaled; raise :class:`JournalError` if it could not be."""
-        waiter = _Waiter(batch)
+        """Return once ``batch`` is journaled; raise :class:`NotDurable` if it could not be.
+
+        Callers take the receipt time and submit without awaiting in between, so batches
+        queue in receipt order: what makes :meth:`_clock` exact.
+        """
+        waiter = _Waiter(next(self._serials), batch)
         self.pending += len(batch)
+        self._arrivals[waiter.serial] = batch[0].received_at
         self._to_writer.send_nowait(waiter)
         await waiter.done.wait()
         if waiter.error is not None:
-            raise waiter.error
+            raise NotDurable(waiter.error)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the writer, the aggregator and the periodic fsync until cancelled."""
@@ -89,52 +115,85 @@ class Pipeline:
             await self._commit(group)
 
     async def _commit(self, group: list[_Waiter]) -> None:
-        interactions = [item for waiter in group for item in waiter.batch]
+        batches = [waiter.batch for waiter in group]
+        before = self.journal.position
         try:
-            self.journal.append(interactions)
+            self.journal.append_group(batches)
             if self.fsync == "always":
-                await trio.to_thread.run_sync(self.journal.detached_sync())
+                await self._sync_or_cut_back(before)
             else:
                 self._dirty = True
         except OSError as error:
-            failure = error if isinstance(error, JournalError) else JournalError(str(error))
-            log.error("journal write failed: %s", failure)
-            self.pending -= len(interactions)
-            for waiter in group:
-                waiter.error = failure
-                waiter.done.set()
+            log.error("journal write failed: %s", error)
+            self._fail(group, f"{error}")
             return
-        self._to_aggregator.send_nowait((interactions, self.journal.position))
+        serials = [waiter.serial for waiter in group]
+        self._to_aggregator.send_nowait(_Group(batches, serials, self.journal.position))
         for waiter in group:
             waiter.done.set()
 
+    async def _sync_or_cut_back(self, before: Position) -> None:
+        """``fsync``; if that fails, remove the records again, since nobody will be told
+        they were accepted (a replay must not count them)."""
+        try:
+            await trio.to_thread.run_sync(self.journal.detached_sync())
+        except OSError:
+            self.journal.cut_back(before)
+            raise
+
+    def _fail(self, group: list[_Waiter], message: str) -> None:
+        for waiter in group:
+            self.pending -= len(waiter.batch)
+            del self._arrivals[waiter.serial]
+            waiter.error = message
+            waiter.done.set()
+
     async def _aggregate_loop(self) -> None:
-        aggregator = self.aggregator
         next_expiry = trio.current_time()
         while True:
             with trio.move_on_at(next_expiry):
-                self._apply(await self._aggregator_inbox.receive())
+                group = await self._aggregator_inbox.receive()
+                for batch in group.batches:
+                    for start in range(0, len(batch), APPLY_CHUNK):
+                        self.aggregator.apply(batch[start : start + APPLY_CHUNK])
+                        await trio.lowlevel.checkpoint()
+                self._applied(group)
             if trio.current_time() >= next_expiry:
-                aggregator.expire(time.time())
+                self.aggregator.expire(self._clock())
                 next_expiry = trio.current_time() + EXPIRY_SECONDS
 
-    def _apply(self, item: tuple[list[Interaction], Position]) -> None:
-        batch, position = item
-        self.aggregator.apply(batch)
-        self.pending -= len(batch)
-        self.applied_position = position
+    def _applied(self, group: _Group) -> None:
+        for batch, serial in zip(group.batches, group.serials, strict=True):
+            self.pending -= len(batch)
+            del self._arrivals[serial]
+        self.applied_position = group.position
+
+    def _clock(self) -> float:
+        """The time sessions may be closed at: now, but never past the receipt time of an
+        interaction still on its way to the aggregator, which a replay would apply first."""
+        now = time.time()
+        for oldest in self._arrivals.values():
+            return min(now, oldest)
+        return now
 
     def drain(self) -> None:
         """Apply every journaled batch still queued: at shutdown, before the last snapshot."""
         while True:
             try:
-                self._apply(self._aggregator_inbox.receive_nowait())
+                group = self._aggregator_inbox.receive_nowait()
             except trio.WouldBlock:
                 return
+            for batch in group.batches:
+                self.aggregator.apply(batch)
+            self._applied(group)
 
     async def _sync_loop(self) -> None:
         while True:
             await trio.sleep(1)
             if self._dirty:
                 self._dirty = False
-                await trio.to_thread.run_sync(self.journal.detached_sync())
+                try:
+                    await trio.to_thread.run_sync(self.journal.detached_sync())
+                except OSError as error:
+                    self._dirty = True
+                    log.error("journal fsync failed (will retry): %s", error)

@@ -53,7 +53,8 @@ def test_torn_tail_is_cut_and_appends_continue(
     seen, journal = replay(tmp_path)
     assert seen == [interaction(1)]
     assert segment.stat().st_size == whole
-    assert "torn tail" in caplog.text
+    assert "torn by a crash" in caplog.text
+    assert (tmp_path / f"{segment.name}.damaged-{whole}").read_bytes() == b"\x10\x00\x00\x00garbage"
     journal.append([interaction(2)])
     journal.close()
     seen, journal = replay(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Callable
@@ -14,7 +15,14 @@ ALGORITHM = "HS256"
 FREE_FAILURES = 5
 """Failed logins from one address before each further attempt must wait."""
 MAX_WAIT = 900.0
-FORGET_AFTER = 3600.0
+MAX_ADDRESSES = 100_000
+
+
+def digest(secret: str | bytes) -> bytes:
+    """SHA-256 of a secret: compared in constant time, digests also hide the length, and
+    any string (even one with lone surrogates) can be hashed."""
+    data = secret if isinstance(secret, bytes) else secret.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).digest()
 
 
 class Accounts:
@@ -23,20 +31,21 @@ class Accounts:
     def __init__(
         self, user: str, password: str, key: str, clock: Callable[[], float] = time.time
     ) -> None:
-        self.user = user.encode()
-        self.password = password.encode()
+        self.user = user
+        self.user_digest = digest(user)
+        self.password_digest = digest(password)
         self.key = key
         self.clock = clock
 
     def check(self, user: str, password: str) -> bool:
         """Both compared in constant time, and both always compared."""
-        user_ok = hmac.compare_digest(user.encode(), self.user)
-        password_ok = hmac.compare_digest(password.encode(), self.password)
+        user_ok = hmac.compare_digest(digest(user), self.user_digest)
+        password_ok = hmac.compare_digest(digest(password), self.password_digest)
         return user_ok and password_ok
 
     def issue(self) -> str:
         now = int(self.clock())
-        claims = {"sub": self.user.decode(), "iat": now, "exp": now + TOKEN_SECONDS}
+        claims = {"sub": self.user, "iat": now, "exp": now + TOKEN_SECONDS}
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> bool:
@@ -50,7 +59,7 @@ class Accounts:
             )
         except jwt.PyJWTError:
             return False
-        return hmac.compare_digest(str(claims["sub"]).encode(), self.user)
+        return hmac.compare_digest(digest(str(claims["sub"])), self.user_digest)
 
 
 class LoginThrottle:
@@ -69,11 +78,12 @@ class LoginThrottle:
         return max(0.0, last + wait - self.clock())
 
     def failed(self, address: str) -> None:
-        now = self.clock()
-        if len(self._failures) > 10_000:
-            self._failures = {a: f for a, f in self._failures.items() if now - f[1] < FORGET_AFTER}
-        failures, _ = self._failures.get(address, (0, 0.0))
-        self._failures[address] = (failures + 1, now)
+        """Count a failure: O(1). Addresses are kept in order of their last failure, so
+        the oldest are forgotten first when too many are remembered."""
+        failures, _ = self._failures.pop(address, (0, 0.0))
+        self._failures[address] = (failures + 1, self.clock())
+        while len(self._failures) > MAX_ADDRESSES:
+            del self._failures[next(iter(self._failures))]
 
     def succeeded(self, address: str) -> None:
         self._failures.pop(address, None)

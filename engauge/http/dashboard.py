@@ -54,6 +54,7 @@ class DashboardApi:
         self.calendar = aggregator.calendar
         self.save_settings = save_settings
         self.clock = clock
+        self._settings_lock = trio.Lock()
 
     def blueprint(self) -> Blueprint:
         routes = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -110,7 +111,11 @@ class DashboardApi:
             raise ApiError(400, "interval: a series needs a calendar interval such as daily")
         now = self.clock()
         end = self._instant("to", now)
-        start = self._instant("from", self.aggregator.retention_cutoff(interval, now))
+        earliest_shown = self.calendar.shift(
+            interval, self.calendar.start(interval, end), 1 - MAX_POINTS
+        )
+        default_start = max(self.aggregator.retention_cutoff(interval, now), earliest_shown)
+        start = self._instant("from", default_start)
         if start >= end:
             raise ApiError(400, "from: must be before to")
         kind, key = self._scope(request.args.get("scope"))
@@ -215,12 +220,15 @@ class DashboardApi:
 
     async def put_settings(self) -> Response:
         patch = await _json_body()
-        try:
-            settings = apply_patch(self.aggregator.settings, patch)
-        except InvalidSettings as error:
-            raise ApiError(400, str(error)) from None
-        await trio.to_thread.run_sync(self.save_settings, settings)
-        self.aggregator.update_settings(settings)
+        # One change at a time: read, save and apply together, or a concurrent change
+        # could be lost or leave the file and the memory disagreeing.
+        async with self._settings_lock:
+            try:
+                settings = apply_patch(self.aggregator.settings, patch)
+            except InvalidSettings as error:
+                raise ApiError(400, str(error)) from None
+            await trio.to_thread.run_sync(self.save_settings, settings)
+            self.aggregator.update_settings(settings)
         return json_response(settings.to_json())
 
     # -- shared ------------------------------------------------------------------------
@@ -266,10 +274,11 @@ def _whole_number(name: str, default: int, low: int, high: int | None) -> int:
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
+    number = int(value) if value.isascii() and value.isdigit() else -1
+    if number < low or (high is not None and number > high):
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise ApiError(400, f"{name}: must be a whole number {bound}")
-    return int(value)
+    return number
 
 
 async def _json_body() -> Any:

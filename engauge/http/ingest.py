@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
+from engauge.http.auth import digest
 from engauge.http.errors import ApiError
 from engauge.http.jsonio import decode_json
-from engauge.pipeline import Overloaded, Pipeline
-from engauge.store.journal import JournalError
+from engauge.pipeline import NotDurable, Overloaded, Pipeline
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import InvalidInteraction, validate_interaction
 
@@ -52,7 +52,7 @@ class IngestApp:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pipeline = pipeline
-        self.api_key = api_key.encode()
+        self.api_key = digest(api_key)
         self.cors = cors
         self.zone = zone
         self.clock = clock
@@ -112,7 +112,7 @@ class IngestApp:
             raise ApiError(
                 401, "api-key header is missing; send the key from the server's start-up"
             )
-        if not hmac.compare_digest(key, self.api_key):
+        if not hmac.compare_digest(digest(key), self.api_key):
             raise ApiError(401, "api-key is wrong")
 
     def _validate(self, item: object, now: float) -> Interaction:
@@ -144,7 +144,7 @@ class IngestApp:
             raise ApiError(
                 503, "the aggregator is behind; retry after a second", [(b"retry-after", b"1")]
             ) from None
-        except JournalError:
+        except NotDurable:
             raise ApiError(
                 503,
                 "the journal cannot be written (is the disk full?); nothing was accepted",

@@ -76,6 +76,22 @@ def read_segment(
     return offset, offset == len(data)
 
 
+def _cut_tail(path: Path, size: int) -> None:
+    """Cut a torn or damaged tail off the newest segment, keeping the bytes aside."""
+    data = path.read_bytes()
+    kept = path.with_name(f"{path.name}.damaged-{size}")
+    kept.write_bytes(data[size:])
+    os.truncate(path, size)
+    log.warning(
+        "journal %s: cut %d bytes after offset %d that do not form whole records "
+        "(a write torn by a crash); they are kept in %s",
+        path.name,
+        len(data) - size,
+        size,
+        kept.name,
+    )
+
+
 class Journal:
     """Appends records to the newest segment; one writer at a time (the pipeline task).
 
@@ -86,7 +102,6 @@ class Journal:
         self.directory = directory
         self.number = number
         self.size = size
-        self.bytes_written = 0
         self._fd = os.open(directory / _segment_name(number), os.O_WRONLY | os.O_CREAT, 0o600)
         os.lseek(self._fd, size, os.SEEK_SET)
 
@@ -118,13 +133,7 @@ class Journal:
             if whole:
                 continue
             if index == len(segments) - 1:
-                log.warning(
-                    "journal %s: cut a torn tail of %d bytes after offset %d",
-                    path.name,
-                    path.stat().st_size - size,
-                    size,
-                )
-                os.truncate(path, size)
+                _cut_tail(path, size)
             else:
                 log.warning("journal %s: damaged after offset %d; kept the rest", path.name, size)
         last = int(segments[-1].stem) if segments else 0
@@ -140,20 +149,34 @@ class Journal:
         return Position(self.number, self.size)
 
     def append(self, batch: Sequence[Interaction]) -> None:
-        """Write one record; on failure cut it off again and raise :class:`JournalError`."""
-        record = encode_record(batch)
+        """Write one record (see :meth:`append_group`)."""
+        self.append_group([batch])
+
+    def append_group(self, batches: Sequence[Sequence[Interaction]]) -> None:
+        """Write one record per batch with a single ``write``; on failure cut them off again
+        and raise :class:`JournalError`."""
+        data = b"".join(encode_record(batch) for batch in batches)
         if self.size >= SEGMENT_BYTES:
             self.roll()
+        before = self.position
         try:
-            view = memoryview(record)
+            view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as error:
-            self._cut_back()
+            self.cut_back(before)
             raise JournalError(error.errno, f"journal write failed: {error.strerror}") from error
-        self.size += len(record)
-        self.bytes_written += len(record)
+        self.size += len(data)
+
+    def cut_back(self, position: Position) -> None:
+        """Remove what was written after ``position`` in the current segment."""
+        try:
+            os.ftruncate(self._fd, position.offset)
+            os.lseek(self._fd, position.offset, os.SEEK_SET)
+            self.size = position.offset
+        except OSError:
+            log.exception("journal: could not cut a failed write back to %s", position)
 
     def sync(self) -> None:
         """Flush written records to stable storage (``fsync``)."""
@@ -178,13 +201,6 @@ class Journal:
     def close(self) -> None:
         os.fsync(self._fd)
         os.close(self._fd)
-
-    def _cut_back(self) -> None:
-        try:
-            os.ftruncate(self._fd, self.size)
-            os.lseek(self._fd, self.size, os.SEEK_SET)
-        except OSError:
-            log.exception("journal: could not cut a failed write back to %d bytes", self.size)
 
     def delete_before(self, segment: int) -> int:
         """Delete the segments numbered below ``segment`` (a snapshot covers them)."""

@@ -73,7 +73,6 @@ class Aggregator:
         """Interactions counted (duplicates excluded)."""
         self.duplicates = 0
         self._enabled = self._enabled_indexes()
-        self._cutoffs: dict[str, tuple[float, int, float]] = {}
         self._ids: dict[str, dict[str, tuple[str, ...] | None]] = {
             kind: {} for kind in PROFILE_MAPS
         }
@@ -233,12 +232,4 @@ class Aggregator:
     def retention_cutoff(self, interval: str, now: float) -> float:
         """The start of the oldest bucket retention keeps: the current one and N - 1 before."""
         current = self.calendar.start(interval, now)
-        keep = self.settings.retention[interval]
-        cached = self._cutoffs.get(interval)
-        if cached is not None and cached[:2] == (current, keep):
-            return cached[2]
-        start = current
-        for _ in range(keep - 1):
-            start = self.calendar.previous(interval, start)
-        self._cutoffs[interval] = (current, keep, start)
-        return start
+        return self.calendar.shift(interval, current, 1 - self.settings.retention[interval])

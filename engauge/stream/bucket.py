@@ -7,7 +7,6 @@ stored; :mod:`engauge.stream.summary` computes them on read.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any, TypeVar
 
 from attrs import define, field
@@ -23,7 +22,6 @@ PROFILE_PROPERTY_CAP = 100
 SessionGroupKey = tuple[str, str, str]
 """(userType, deviceType, sessionType) of a session."""
 
-K = TypeVar("K", bound=Hashable)
 V = TypeVar("V", "Conversions", "PropertyStats", "SessionGroup", "Profile")
 
 
@@ -201,7 +199,7 @@ class Profile:
         self.actions.merge(other.actions)
         self.entity_types.merge(other.entity_types)
         self.conversions.merge(other.conversions)
-        merge_into(self.properties, other.properties, PropertyStats, PROFILE_PROPERTY_CAP)
+        merge_into(self.properties, other.properties, PROFILE_PROPERTY_CAP)
         self.entries += other.entries
         self.exits += other.exits
         self.bounces += other.bounces
@@ -217,14 +215,14 @@ def add_properties(stats: dict[str, PropertyStats], observed: list[Observation],
         found.add_observed(kind, numbers, values)
 
 
-def merge_into(into: dict[K, V], other: dict[K, V], make: type[V], cap: int | None = None) -> None:
-    """Merge a keyed map of values; keys beyond ``cap`` are left out."""
+def merge_into(into: dict[str, PropertyStats], other: dict[str, PropertyStats], cap: int) -> None:
+    """Merge property maps; names beyond ``cap`` are left out, as when adding."""
     for key, value in other.items():
         found = into.get(key)
         if found is None:
-            if cap is not None and len(into) >= cap:
+            if len(into) >= cap:
                 continue
-            found = into[key] = make()
+            found = into[key] = PropertyStats()
         found.merge(value)
 
 
@@ -238,16 +236,22 @@ def conversion_amount(interaction: Interaction) -> tuple[bool, float | None]:
     return True, None
 
 
-def _profile(profiles: dict[Any, Profile], key: Any, cap: int) -> Profile:
-    """The profile for ``key``; once ``cap`` keys exist, new keys share ``None`` ("other")."""
-    found = profiles.get(key)
+def entry(mapping: dict[Any, V], key: Any, make: type[V], cap: int) -> V:
+    """The value for ``key``, created when new; once ``cap`` keys exist, new keys share
+    the ``None`` entry ("other"), so memory stays bounded whatever clients send. O(1)."""
+    found = mapping.get(key)
     if found is None:
-        if len(profiles) - (None in profiles) >= cap:
+        if len(mapping) - (None in mapping) >= cap:
             key = None
-        found = profiles.get(key)
+        found = mapping.get(key)
         if found is None:
-            found = profiles[key] = Profile()
+            found = mapping[key] = make()
     return found
+
+
+def merge_entries(into: dict[Any, V], other: dict[Any, V], make: type[V], cap: int) -> None:
+    for key, value in other.items():
+        entry(into, key, make, cap).merge(value)
 
 
 DISTRIBUTIONS = (
@@ -285,8 +289,8 @@ class Bucket:
     user_types: Distribution = field(factory=Distribution)
     device_types: Distribution = field(factory=Distribution)
     session_types: Distribution = field(factory=Distribution)
-    session_groups: dict[SessionGroupKey, SessionGroup] = field(factory=dict)
-    conversion_endpoints: dict[tuple[str, ...], Conversions] = field(factory=dict)
+    session_groups: dict[SessionGroupKey | None, SessionGroup] = field(factory=dict)
+    conversion_endpoints: dict[tuple[str, ...] | None, Conversions] = field(factory=dict)
     endpoints: dict[Any, Profile] = field(factory=dict)
     origins: dict[Any, Profile] = field(factory=dict)
     entities: dict[Any, Profile] = field(factory=dict)
@@ -311,21 +315,18 @@ class Bucket:
         endpoint = interaction.endpoint
         if converted:
             self.conversions.add(amount)
-            found = self.conversion_endpoints.get(endpoint)
-            if found is None:
-                found = self.conversion_endpoints[endpoint] = Conversions()
-            found.add(amount)
+            entry(self.conversion_endpoints, endpoint, Conversions, self.profile_cap).add(amount)
         observed = observe(interaction.properties) if interaction.properties else []
         cap = self.profile_cap
-        _profile(self.endpoints, endpoint, cap).add(interaction, amount, converted, observed)
+        entry(self.endpoints, endpoint, Profile, cap).add(interaction, amount, converted, observed)
         if interaction.origin_type or interaction.origin_id:
-            origin = _profile(self.origins, interaction.origin, cap)
+            origin = entry(self.origins, interaction.origin, Profile, cap)
             origin.add(interaction, amount, converted, observed)
             origin.actions.add(action)
             if interaction.entity_type:
                 origin.entity_types.add(interaction.entity_type)
         if interaction.entity_type or interaction.entity_id:
-            entity = _profile(self.entities, interaction.entity, cap)
+            entity = entry(self.entities, interaction.entity, Profile, cap)
             entity.add(interaction, amount, converted, observed)
             entity.actions.add(action)
         if observed:
@@ -338,17 +339,14 @@ class Bucket:
         self.converted += session.converted
         self.duration.add(session.duration)
         self.session_interactions.add(session.interactions)
-        group = self.session_groups.get(session.group)
-        if group is None:
-            group = self.session_groups[session.group] = SessionGroup()
-        group.add(session)
         cap = self.profile_cap
+        entry(self.session_groups, session.group, SessionGroup, cap).add(session)
         if any(session.entry):
-            entry = _profile(self.origins, session.entry, cap)
-            entry.entries += 1
-            entry.bounces += session.bounced
+            entered = entry(self.origins, session.entry, Profile, cap)
+            entered.entries += 1
+            entered.bounces += session.bounced
         if any(session.exit):
-            _profile(self.origins, session.exit, cap).exits += 1
+            entry(self.origins, session.exit, Profile, cap).exits += 1
 
     def merge(self, other: Bucket) -> None:
         """Fold another bucket's statistics into this one."""
@@ -364,10 +362,9 @@ class Bucket:
         self.conversions.merge(other.conversions)
         for name in DISTRIBUTIONS:
             getattr(self, name).merge(getattr(other, name))
-        merge_into(self.session_groups, other.session_groups, SessionGroup)
-        merge_into(self.conversion_endpoints, other.conversion_endpoints, Conversions)
+        cap = self.profile_cap
+        merge_entries(self.session_groups, other.session_groups, SessionGroup, cap)
+        merge_entries(self.conversion_endpoints, other.conversion_endpoints, Conversions, cap)
         for kind in ("endpoints", "origins", "entities"):
-            mine: dict[Any, Profile] = getattr(self, kind)
-            for key, profile in getattr(other, kind).items():
-                _profile(mine, key, self.profile_cap).merge(profile)
-        merge_into(self.properties, other.properties, PropertyStats, PROPERTY_CAP)
+            merge_entries(getattr(self, kind), getattr(other, kind), Profile, cap)
+        merge_into(self.properties, other.properties, PROPERTY_CAP)

@@ -9,7 +9,7 @@ computed per instant instead.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final
 
 INTERVALS: Final = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
@@ -17,6 +17,14 @@ INTERVALS: Final = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly
 ALL_TIME: Final = "allTime"
 
 CELL_SECONDS: Final = 900
+EARLIEST: Final = datetime(1000, 1, 1, tzinfo=UTC).timestamp()
+LATEST: Final = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+"""Bucket arithmetic stays within these years, as timestamps do (SPEC §1 allows any age;
+the calendar needs room on both sides)."""
+EARLIEST_DAY: Final = date(1000, 1, 1).toordinal()
+LATEST_DAY: Final = date(9000, 1, 1).toordinal()
+EARLIEST_DAY_INDEX: Final = 1000 * 12
+LATEST_DAY_INDEX: Final = 9000 * 12
 MAX_SHIFT_HOURS: Final = 2
 """The largest clock change in the zone database (double summer time) is two hours."""
 CACHE_LIMIT: Final = 200_000
@@ -62,8 +70,26 @@ class Calendar:
             while (following := self.start("hourly", probe)) <= start:
                 probe += CELL_SECONDS
             return following
+        return self.shift(interval, start, 1)
+
+    def shift(self, interval: str, start: float, periods: int) -> float:
+        """The start of the bucket ``periods`` buckets after (or before, when negative) the
+        one beginning at ``start``, clamped to the years 1000 to 9000: O(1).
+
+        Hourly shifts count 3,600 seconds per period, so across a daylight-saving change
+        a shift of many hours can land one bucket off.
+        """
+        if interval == "hourly":
+            if periods == 1:
+                # The next whole hour of the local clock: an hour later, or later still
+                # when a 30-minute daylight-saving change makes one hour 90 minutes long.
+                probe = start + 3600
+                while (following := self.start("hourly", probe)) <= start:
+                    probe += CELL_SECONDS
+                return following
+            return self.start("hourly", min(max(start + periods * 3600, EARLIEST), LATEST))
         _, day = self._day_start(start)
-        return self._midnight(_next_period_start(interval, day))
+        return self._midnight(_shift_day(interval, day, periods))
 
     def previous(self, interval: str, start: float) -> float:
         """The start of the bucket just before the one beginning at ``start``."""
@@ -129,11 +155,13 @@ class Calendar:
         )
 
 
-def _next_period_start(interval: str, day: date) -> date:
-    if interval == "daily":
-        return day + timedelta(days=1)
-    if interval == "weekly":
-        return day + timedelta(days=7)
+def _shift_day(interval: str, day: date, periods: int) -> date:
+    """The first day of the period ``periods`` away from the one starting on ``day``."""
+    if interval in ("daily", "weekly"):
+        days = periods * (7 if interval == "weekly" else 1)
+        ordinal = min(max(day.toordinal() + days, EARLIEST_DAY), LATEST_DAY)
+        return date.fromordinal(ordinal)
     months = {"monthly": 1, "quarterly": 3, "yearly": 12}[interval]
-    index = day.year * 12 + day.month - 1 + months
+    index = day.year * 12 + day.month - 1 + periods * months
+    index = min(max(index, EARLIEST_DAY_INDEX), LATEST_DAY_INDEX)
     return date(index // 12, index % 12 + 1, 1)

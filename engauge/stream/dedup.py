@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 DEDUP_SECONDS = 24 * 3600.0
+MAX_IDS = 2_000_000
+"""Ids remembered at most (about 200 MB); beyond, the oldest are forgotten early."""
 
 
 class DedupWindow:
@@ -27,6 +29,8 @@ class DedupWindow:
             return True
         self.seen.pop(event_id, None)
         self.seen[event_id] = now
+        if len(self.seen) > MAX_IDS:
+            del self.seen[next(iter(self.seen))]
         return False
 
     def _expire(self, now: float) -> None:

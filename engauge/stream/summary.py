@@ -77,7 +77,7 @@ def summary_json(bucket: Bucket) -> dict[str, Any]:
         sessionTypeStats=bucket.session_types.to_json(),
         sessionStats=_session_stats(bucket),
         conversionStats=[
-            {"endpoint": key_id("endpoint", key), **conversions_json(value)}
+            {"endpoint": identity_json("endpoint", key)["id"], **conversions_json(value)}
             for key, value in sorted(
                 bucket.conversion_endpoints.items(), key=lambda item: -item[1].count
             )
@@ -87,14 +87,15 @@ def summary_json(bucket: Bucket) -> dict[str, Any]:
 
 
 def _session_stats(bucket: Bucket) -> list[dict[str, Any]]:
-    groups = sorted(bucket.session_groups.items(), key=lambda item: (-item[1].count, item[0]))
+    groups = sorted(bucket.session_groups.items(), key=lambda item: (-item[1].count, item[0] or ()))
     return [_session_group(key, group, bucket.completed) for key, group in groups]
 
 
 def _session_group(
-    key: tuple[str, str, str], group: SessionGroup, completed: int
+    key: tuple[str, str, str] | None, group: SessionGroup, completed: int
 ) -> dict[str, Any]:
-    user_type, device_type, session_type = key
+    """One group of sessions; ``None`` is every group beyond the cap, shown with null labels."""
+    user_type, device_type, session_type = key or (None, None, None)
     return {
         "userType": user_type,
         "deviceType": device_type,

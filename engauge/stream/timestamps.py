@@ -6,11 +6,10 @@ import math
 from datetime import UTC, datetime, tzinfo
 from email.utils import parsedate_to_datetime
 
+from engauge.stream.calendar import EARLIEST, LATEST
+
 MILLISECONDS_ABOVE = 10**11
 """Numbers above this are epoch milliseconds; below, epoch seconds (10^11 s is year 5138)."""
-EARLIEST = datetime(1000, 1, 1, tzinfo=UTC).timestamp()
-LATEST = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
-"""Instants outside these years are refused: calendar arithmetic needs room on both sides."""
 
 
 class TimestampError(ValueError):
@@ -38,7 +37,10 @@ def parse_timestamp(value: object, zone: tzinfo) -> float:
 
 
 def _from_number(value: float) -> float:
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise TimestampError("is out of range") from None
     if not math.isfinite(seconds):
         raise TimestampError("must be a finite number")
     if seconds > MILLISECONDS_ABOVE:
@@ -75,7 +77,7 @@ def _parse_iso(text: str) -> datetime | None:
 def _parse_rfc1123(text: str) -> datetime | None:
     try:
         parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
         # "-0000" (and the zone-less form) means UTC in RFC 1123/2822 dates.
