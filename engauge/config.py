@@ -21,10 +21,14 @@ class ConfigError(ValueError):
 
 @define(frozen=True)
 class Setting:
+    """One ``ENGAUGE_*`` variable. ``default`` is a fixed text, or ``None`` with
+    ``default_from`` computing one at start-up (or nothing: the value stays ``None``)."""
+
     name: str
     default: str | None
     help: str
     parse: Callable[[str], Any]
+    default_from: Callable[[], str] | None = None
 
     @property
     def variable(self) -> str:
@@ -123,7 +127,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("certfile", None, "PEM certificate file, required when HTTPS is on.", Path),
     Setting("keyfile", None, "PEM private key file, required when HTTPS is on.", Path),
     Setting("basepath", "engauge-data", "Data directory: journal, settings, secrets.", Path),
-    Setting("timezone", None, "IANA zone of the calendar buckets (default: the server's).", _zone),
+    Setting(
+        "timezone",
+        None,
+        "IANA zone of the calendar buckets (default: the server's).",
+        _zone,
+        default_from=local_zone_name,
+    ),
     Setting("sessiondelay", "30", "Session gap in minutes (fractions allowed).", _minutes),
     Setting(
         "weekstart", "monday", "First day of a week: monday or sunday.", _choice("monday", "sunday")
@@ -177,7 +187,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     for setting in SETTINGS:
         raw = environ.get(setting.variable)
         if raw is None or (raw == "" and setting.default is None):
-            raw = local_zone_name() if setting.name == "timezone" else setting.default
+            raw = setting.default_from() if setting.default_from else setting.default
         if raw is None:
             values[setting.name] = None
             continue

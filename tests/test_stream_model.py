@@ -467,9 +467,11 @@ words = st.sampled_from([f"w{i}" for i in range(30)])
 def test_distribution_merge_adds_counts(left: list[str], right: list[str]) -> None:
     """Merged distributions count every value of both sides, ranked as one would be."""
     merged = Distribution()
-    merged.add_many(left)
+    for value in left:
+        merged.add(value)
     other = Distribution()
-    other.add_many(right)
+    for value in right:
+        other.add(value)
     merged.merge(other)
     assert merged.to_json() == model.distribution(left + right)
 

@@ -35,7 +35,8 @@ def stats_of(values: list[float]) -> NumberStats:
 
 def distribution_of(values: list[str]) -> Distribution:
     distribution = Distribution()
-    distribution.add_many(values)
+    for value in values:
+        distribution.add(value)
     return distribution
 
 

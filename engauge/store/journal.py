@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 from attrs import define
 
+from engauge.store.files import sync_directory
 from engauge.stream.interaction import Interaction
 
 log = logging.getLogger("engauge.journal")
@@ -102,8 +103,12 @@ class Journal:
         self.directory = directory
         self.number = number
         self.size = size
-        self._fd = os.open(directory / _segment_name(number), os.O_WRONLY | os.O_CREAT, 0o600)
-        os.lseek(self._fd, size, os.SEEK_SET)
+        self._fd = self._open_segment()
+
+    def _open_segment(self) -> int:
+        fd = os.open(self.directory / _segment_name(self.number), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.lseek(fd, self.size, os.SEEK_SET)
+        return fd
 
     @classmethod
     def recover(
@@ -218,11 +223,5 @@ class Journal:
         self.close()
         self.number += 1
         self.size = 0
-        self._fd = os.open(
-            self.directory / _segment_name(self.number), os.O_WRONLY | os.O_CREAT, 0o600
-        )
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self._fd = self._open_segment()
+        sync_directory(self.directory)

@@ -82,11 +82,6 @@ class PropertyStats:
     values: Distribution = field(factory=Distribution)
     types: set[str] = field(factory=set)
 
-    def add(self, value: PropertyValue) -> None:
-        """Count one value (what :func:`observe` and :meth:`add_observed` do in bulk)."""
-        _, kind, numbers, values = observe({"": value})[0]
-        self.add_observed(kind, numbers, values)
-
     def add_observed(
         self, kind: str, numbers: tuple[float, ...], values: tuple[str | bool, ...]
     ) -> None:
@@ -178,7 +173,7 @@ class Profile:
         """Count one interaction; ``actions`` and ``entity_types`` are left to the caller,
         since only some kinds of profile need them."""
         self.total += 1
-        self.users.add((interaction.user_type, interaction.user_id))
+        self.users.add(interaction.user)
         if interaction.user_type:
             self.user_types.add(interaction.user_type)
         if interaction.device_type:
@@ -299,7 +294,7 @@ class Bucket:
     def add(self, interaction: Interaction) -> None:
         """Count one interaction: O(number of its properties)."""
         self.total += 1
-        self.users.add((interaction.user_type, interaction.user_id))
+        self.users.add(interaction.user)
         action = interaction.action
         self.actions.add(action)
         for value, distribution in (

@@ -79,7 +79,7 @@ class Sessions:
 
         Returns how it met its user's session and the session it completed, if any.
         """
-        user = (interaction.user_type, interaction.user_id)
+        user = interaction.user
         t = interaction.created_at
         completed = None
         session = self.open.get(user)
@@ -126,7 +126,7 @@ class Sessions:
 
     def _open(self, user: UserKey, interaction: Interaction) -> None:
         t = interaction.created_at
-        origin = (interaction.origin_type, interaction.origin_id)
+        origin = interaction.origin
         session = Session(
             opened_at=t,
             start=t,
@@ -153,7 +153,7 @@ class Sessions:
 
 def _join(session: Session, interaction: Interaction, delay: float) -> None:
     t = interaction.created_at
-    origin = (interaction.origin_type, interaction.origin_id)
+    origin = interaction.origin
     session.interactions += 1
     session.conversions += interaction.action == "conversion"
     if origin != session.first_origin:

@@ -7,7 +7,7 @@ every interval, and what will let partitions be combined on read.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 import datasketches
@@ -109,10 +109,6 @@ class Distribution:
         self.total += count
         if len(counts) > DISTRIBUTION_FOLD_AT:
             self._fold()
-
-    def add_many(self, values: Iterable[Hashable]) -> None:
-        for value in values:
-            self.add(value)
 
     def merge(self, other: Distribution) -> None:
         if not other.total:
