@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/engauge serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check engauge tests
+	$(BIN)/ruff check engauge tests benchmarks snapshots
 	$(BIN)/mypy
 
 test: lint

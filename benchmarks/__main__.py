@@ -35,7 +35,9 @@ def machine() -> dict[str, Any]:
 def main(names: list[str]) -> int:
     unknown = [name for name in names if name not in SCENARIOS]
     if unknown:
-        print(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
+        print(
+            f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr
+        )
         return 2
     RESULTS.mkdir(exist_ok=True)
     today = datetime.date.today().isoformat()

@@ -52,7 +52,7 @@ def batch_ingest(batches: int = 100, size: int = 1000, fsync: str = "everysec") 
         httpx.Request("POST", "/", json=interaction_dicts(size, start=now - 3600, seed=n)).read()
         for n in range(batches)
     ]
-    with tempfile.TemporaryDirectory() as base, _server(base, fsync) as url:
+    with tempfile.TemporaryDirectory() as base, RunningServer(base, fsync) as url:
         headers = {"api-key": API_KEY, "content-type": "application/json"}
         with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
             started = time.perf_counter()
@@ -70,7 +70,7 @@ def batch_ingest(batches: int = 100, size: int = 1000, fsync: str = "everysec") 
     }
 
 
-class _server:
+class RunningServer:
     """The real server from this checkout on a free 127.0.0.1 port, stopped on exit."""
 
     def __init__(self, base: str, fsync: str) -> None:

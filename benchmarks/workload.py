@@ -8,7 +8,9 @@ from typing import Any
 ACTIONS = ("view", "view", "view", "click", "close", "share", "conversion")
 
 
-def interaction_dicts(count: int, *, users: int = 100_000, start: float, seed: int = 1) -> list[dict[str, Any]]:
+def interaction_dicts(
+    count: int, *, users: int = 100_000, start: float, seed: int = 1
+) -> list[dict[str, Any]]:
     """``count`` interactions as clients send them, one second apart from ``start``."""
     rng = random.Random(seed)
     items = []
