@@ -23,7 +23,8 @@ from engauge.http.ingest import IngestApp
 from engauge.pipeline import Pipeline
 from engauge.snapshotter import Snapshotter
 from engauge.store import snapshot as snapshots
-from engauge.store.journal import Journal
+from engauge.store.journal import Journal, read_interactions
+from engauge.store.lock import lock_base_path
 from engauge.store.secrets import Secrets, load_secrets
 from engauge.store.settings_file import load_settings, save_settings
 from engauge.stream.aggregator import Aggregator
@@ -32,6 +33,8 @@ from engauge.stream.calendar import Calendar
 log = logging.getLogger("engauge")
 
 WEEKDAYS = {"monday": 0, "sunday": 6}
+JOURNAL = "journal"
+ARCHIVE = "archive"
 GRACEFUL_SECONDS = 10.0
 
 
@@ -62,7 +65,7 @@ async def serve(
     config: Config, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run Engauge until SIGTERM or SIGINT; report the bound URLs through ``task_status``."""
-    config.basepath.mkdir(parents=True, exist_ok=True)
+    lock_base_path(config.basepath)
     secrets = load_secrets(
         config.basepath,
         {"password": config.password, "apikey": config.apikey, "jwt": config.jwt},
@@ -73,16 +76,23 @@ async def serve(
     journal = recover(config, aggregator)
     pipeline = Pipeline(journal, aggregator, config.fsync)
     snapshotter = Snapshotter(
-        config.basepath / "snapshots",
         pipeline,
-        str(config.timezone),
-        WEEKDAYS[config.weekstart],
-        config.snapshotevery,
+        directory=config.basepath / "snapshots",
+        archive=config.basepath / ARCHIVE,
+        timezone=str(config.timezone),
+        week_start=WEEKDAYS[config.weekstart],
+        every=config.snapshotevery,
     )
     app = create_app(
         IngestApp(pipeline, secrets.apikey, config.cors, config.timezone),
         Accounts(config.user, secrets.password, secrets.jwt),
-        DashboardApi(aggregator, functools.partial(save_settings, config.basepath)),
+        DashboardApi(
+            aggregator,
+            functools.partial(save_settings, config.basepath),
+            functools.partial(
+                read_interactions, [config.basepath / ARCHIVE, config.basepath / JOURNAL]
+            ),
+        ),
         config.https,
     )
     shutdown = trio.Event()
@@ -127,7 +137,7 @@ def recover(config: Config, aggregator: Aggregator) -> Journal:
         aggregator.restore(snapshot.state)
         position = snapshot.position
     restored = aggregator.applied
-    journal = Journal.recover(config.basepath / "journal", aggregator.apply, after=position)
+    journal = Journal.recover(config.basepath / JOURNAL, aggregator.apply, after=position)
     aggregator.expire(time.time())
     log.info(
         "recovered %d interactions from %s and %d from the journal in %.2f s",

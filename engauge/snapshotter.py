@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -24,12 +25,21 @@ log = logging.getLogger("engauge.snapshot")
 
 
 class Snapshotter:
-    """Writes snapshots of ``pipeline``'s aggregator into ``directory`` every ``every`` s."""
+    """Writes snapshots of ``pipeline``'s aggregator into ``directory`` every ``every`` s;
+    retired journal segments go to ``archive``."""
 
     def __init__(
-        self, directory: Path, pipeline: Pipeline, timezone: str, week_start: int, every: float
+        self,
+        pipeline: Pipeline,
+        *,
+        directory: Path,
+        archive: Path,
+        timezone: str,
+        week_start: int,
+        every: float,
     ) -> None:
         self.directory = directory
+        self.archive = archive
         self.pipeline = pipeline
         self.timezone = timezone
         self.week_start = week_start
@@ -90,6 +100,12 @@ class Snapshotter:
         )
 
     def _forget_covered(self) -> None:
+        """Retire the journal segments both kept snapshots cover: into the archive while
+        raw interactions are kept for export (settings ``interactions``), else deleted,
+        together with any archive left from when they were kept."""
         oldest = snapshots.prune(self.directory)
+        keep_raw = self.pipeline.aggregator.settings.interactions
         if oldest is not None:
-            self.pipeline.journal.delete_before(oldest.segment)
+            self.pipeline.journal.retire_before(oldest.segment, self.archive if keep_raw else None)
+        if not keep_raw and self.archive.exists():
+            shutil.rmtree(self.archive)

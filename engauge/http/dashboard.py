@@ -15,10 +15,11 @@ import trio
 from quart import Blueprint, Response, request
 
 from engauge.http.errors import ApiError
+from engauge.http.export import FORMATS, RawReader, export_stream
 from engauge.http.jsonio import decode_json, json_response
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.bucket import Bucket, Profile
-from engauge.stream.calendar import ALL_TIME, INTERVALS
+from engauge.stream.calendar import ALL_TIME, EARLIEST, INTERVALS, LATEST
 from engauge.stream.settings import InvalidSettings, Settings, apply_patch
 from engauge.stream.summary import (
     PROFILE_KINDS,
@@ -48,11 +49,13 @@ class DashboardApi:
         self,
         aggregator: Aggregator,
         save_settings: Callable[[Settings], None],
+        read_raw: RawReader,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.aggregator = aggregator
         self.calendar = aggregator.calendar
         self.save_settings = save_settings
+        self.read_raw = read_raw
         self.clock = clock
         self._settings_lock = trio.Lock()
 
@@ -65,6 +68,7 @@ class DashboardApi:
         routes.add_url_rule("/properties/<path:name>", view_func=self.property_detail)
         routes.add_url_rule("/settings", view_func=self.get_settings, methods=["GET"])
         routes.add_url_rule("/settings", view_func=self.put_settings, methods=["PUT"])
+        routes.add_url_rule("/export/interactions", view_func=self.export)
         routes.add_url_rule("/<kind>", view_func=self.profile_list)
         routes.add_url_rule("/<kind>/<profile_id>", view_func=self.profile_detail)
         return routes
@@ -212,6 +216,26 @@ class DashboardApi:
             found = bucket.properties.get(name)
             answer[f"{interval}Stats"] = None if found is None else property_json(found)
         return json_response(answer)
+
+    # -- export ------------------------------------------------------------------------
+
+    async def export(self) -> Response:
+        if not self.aggregator.settings.interactions:
+            raise ApiError(
+                400, "interactions: raw interactions are not kept; enable it in settings first"
+            )
+        form = request.args.get("format", "ndjson")
+        if form not in FORMATS:
+            raise ApiError(400, f"format: use one of {', '.join(FORMATS)}")
+        start = self._instant("from", EARLIEST)
+        end = self._instant("to", LATEST)
+        body = export_stream(self.read_raw, start, end, form, self.calendar.label)
+        disposition = f'attachment; filename="interactions.{form}"'
+        return Response(
+            body,
+            content_type=FORMATS[form],
+            headers={"Content-Disposition": disposition},
+        )
 
     # -- settings ----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -207,14 +207,20 @@ class Journal:
         os.fsync(self._fd)
         os.close(self._fd)
 
-    def delete_before(self, segment: int) -> int:
-        """Delete the segments numbered below ``segment`` (a snapshot covers them)."""
-        deleted = 0
+    def retire_before(self, segment: int, archive: Path | None) -> int:
+        """Move the segments numbered below ``segment`` (a snapshot covers them) into
+        ``archive``, where exports read them, or delete them when ``archive`` is ``None``."""
+        retired = 0
         for path in _segments(self.directory):
-            if int(path.stem) < segment:
+            if int(path.stem) >= segment:
+                continue
+            if archive is None:
                 path.unlink()
-                deleted += 1
-        return deleted
+            else:
+                archive.mkdir(parents=True, exist_ok=True)
+                path.rename(archive / path.name)
+            retired += 1
+        return retired
 
     def roll(self) -> None:
         """Continue in a new segment, so the older ones can be deleted once covered."""
@@ -225,3 +231,24 @@ class Journal:
         self.size = 0
         self._fd = self._open_segment()
         sync_directory(self.directory)
+
+
+def read_interactions(directories: Sequence[Path]) -> Iterator[list[Interaction]]:
+    """Every journaled batch in the segments of ``directories``, oldest segment first.
+
+    A segment may move from one directory to another (the journal retires it into the
+    archive) while this runs: it is then read from where it went.
+    """
+    names = sorted(
+        {path.name for directory in directories for path in _segments(directory)},
+        key=lambda name: int(name.split(".")[0]),
+    )
+    for name in names:
+        batches: list[list[Interaction]] = []
+        for directory in directories:
+            try:
+                read_segment(directory / name, batches.append)
+                break
+            except FileNotFoundError:
+                continue
+        yield from batches
