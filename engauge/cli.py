@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import trio
 
 from engauge import __version__
-from engauge.config import SETTINGS, ConfigError, load_config
+from engauge.config import SETTINGS, Config, ConfigError, load_config
+from engauge.importer import ImportProblem, files_of, import_offline, import_online
 from engauge.service import serve
 from engauge.store.snapshot import NewerFormatError
 
@@ -27,12 +29,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"engauge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("serve", help="run the server (the default command)")
+    importing = commands.add_parser(
+        "import",
+        help="import interactions from NDJSON or the Go Engauge's CSV files",
+        description="Import into the stopped instance at ENGAUGE_BASEPATH, or with --url "
+        "into a running one. PATH is a file or the Go Engauge's interactions/ directory.",
+    )
+    importing.add_argument("path", type=Path, metavar="PATH")
+    importing.add_argument("--format", choices=("ndjson", "engauge-csv"), default=None)
+    importing.add_argument("--url", help="a running Engauge, such as http://127.0.0.1:8080")
+    importing.add_argument("--api-key", help="its API key (default: ENGAUGE_APIKEY)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, check the configuration, run; 2 on a configuration error."""
-    _parser().parse_args(argv)
+    arguments = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -43,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"engauge: configuration error: {error}", file=sys.stderr)
         return 2
+    if arguments.command == "import":
+        return _import(arguments, config)
     try:
         trio.run(serve, config)
     except Exception as error:
@@ -51,6 +65,24 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"engauge: cannot start: {reason}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _import(arguments: argparse.Namespace, config: Config) -> int:
+    try:
+        paths = files_of(arguments.path)
+        if arguments.url:
+            key = arguments.api_key or config.apikey
+            if not key:
+                print("engauge: import: --api-key (or ENGAUGE_APIKEY) is needed", file=sys.stderr)
+                return 2
+            report = import_online(paths, arguments.format, arguments.url, key)
+        else:
+            report = import_offline(paths, arguments.format, config.basepath, config.timezone)
+    except (ImportProblem, OSError) as error:
+        print(f"engauge: import: {error}", file=sys.stderr)
+        return 2
+    print(f"imported {report.imported:,} interactions; skipped {report.rejected:,} bad rows")
     return 0
 
 

@@ -1,0 +1,111 @@
+"""``engauge import``: NDJSON and the Go Engauge's CSV, into a stopped or a running instance."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conftest import APIKEY, EngaugeServer, base_env
+
+from engauge.importer import go_time
+
+GO_ROWS = [
+    # action, entityType, entityID, originType, originID, userType, userID, deviceType,
+    # deviceID, sessionType, sessionID, timestamp, createdAt, receivedAt, properties
+    ["view", "", "", "page", "home", "", "u1", "mobile", "", "", "s1", "",
+     "2021-03-01 10:00:00 +0000 UTC", "2021-03-01 10:00:01 +0000 UTC", "{}"],
+    ["conversion", "product", "p, 1", "page", "cart", "member", "u2", "", "", "web", "s2",
+     "1614592800", "2021-03-01 05:30:00.925751171 -0500 EST",
+     "2021-03-01 05:30:01.1 -0500 EST", '{"amount": 12.5, "note": "say \\"hi\\", twice"}'],
+    ["view", "", "", "", "", "", "u3", "", "", "", "", "", "", "", ""],
+    ["too", "few", "columns"],
+]  # fmt: skip
+
+
+def write_go_directory(root: Path) -> Path:
+    directory = root / "interactions"
+    directory.mkdir(parents=True)
+    with (directory / "2021-3-1.csv").open("w", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows(GO_ROWS)
+    return directory
+
+
+def engauge(basepath: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engauge", *arguments],
+        env=base_env(basepath),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_go_csv_directory_into_a_stopped_instance(
+    tmp_path: Path, start_server: Callable[..., EngaugeServer]
+) -> None:
+    basepath = tmp_path / "data"
+    directory = write_go_directory(tmp_path)
+    first = engauge(basepath, "import", str(directory))
+    assert first.returncode == 0, first.stderr
+    assert "imported 2 interactions; skipped 2 bad rows" in first.stdout
+    assert "2021-3-1.csv:3: skipped: '' is not a Go time" in first.stderr
+    assert "2021-3-1.csv:4: skipped: has 3 columns" in first.stderr
+    again = engauge(basepath, "import", str(directory))
+    assert "imported before" in again.stderr
+    server = start_server(basepath=basepath)
+    assert server.total() == 2
+    # 2021 is past the daily retention: the rows count in allTime only.
+    all_time = server.summary()
+    assert all_time["conversions"]["revenue"] == 12.5
+    assert all_time["users"] == 2
+    assert all_time["sessions"]["started"] == 2
+    note = server.get("/dashboard/properties/note")
+    assert note["stats"]["values"]["values"][0]["value"] == 'say "hi", twice'
+
+
+def test_ndjson_into_a_running_instance_reports_bad_lines(
+    tmp_path: Path, start_server: Callable[..., EngaugeServer]
+) -> None:
+    server = start_server()
+    source = tmp_path / "events.ndjson"
+    lines = [
+        json.dumps({"action": "view", "userID": "n1", "timestamp": "2025-05-05T10:00:00Z"}),
+        "{not json",
+        json.dumps({"action": 5, "userID": "n2"}),
+        json.dumps({"action": "view", "userID": "n3"}),
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    done = engauge(
+        tmp_path / "unused", "import", str(source), "--url", server.url, "--api-key", APIKEY
+    )
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 interactions; skipped 2 bad rows" in done.stdout
+    assert "events.ndjson:2: skipped: invalid JSON" in done.stderr
+    assert "events.ndjson:3: skipped: action: must be a string" in done.stderr
+    assert server.settled_total() == 2
+
+
+def test_importing_into_a_running_base_path_is_refused(
+    tmp_path: Path, start_server: Callable[..., EngaugeServer]
+) -> None:
+    server = start_server()
+    source = tmp_path / "one.ndjson"
+    source.write_text(json.dumps({"action": "view", "userID": "x"}) + "\n")
+    refused = engauge(server.basepath, "import", str(source))
+    assert refused.returncode == 2
+    assert "in use by another Engauge process" in refused.stderr
+
+
+def test_go_time_takes_the_numeric_offset_and_nanoseconds() -> None:
+    expected = datetime(2026, 12, 4, 19, 54, 36, 925751, tzinfo=UTC).timestamp()
+    assert go_time("2026-12-04 14:54:36.925751171 -0500 EST") == expected
+    assert (
+        go_time("2021-03-01 10:00:00 +0000 UTC m=+0.000")
+        == datetime(2021, 3, 1, 10, tzinfo=UTC).timestamp()
+    )
