@@ -15,11 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.scenarios import aggregator, batch_ingest
+from benchmarks.scenarios import aggregator, batch_ingest, recovery, snapshot
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "aggregator": aggregator,
     "batch-ingest": batch_ingest,
+    "snapshot": snapshot,
+    "recovery": recovery,
 }
 RESULTS = Path(__file__).parent / "results"
 

@@ -8,12 +8,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import httpx
+import trio
 
 from benchmarks.workload import interaction_dicts
+from engauge.pipeline import Pipeline
+from engauge.snapshotter import Snapshotter
+from engauge.store.journal import Journal
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.calendar import Calendar
 from engauge.stream.settings import Settings
@@ -108,3 +114,73 @@ class RunningServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def snapshot(open_sessions: int = 1_000_000, interactions: int = 100_000) -> dict[str, Any]:
+    """A background snapshot of a state with ``open_sessions`` open sessions: how long the
+    aggregator task is paused (capture + fork) and how long the whole write takes."""
+    now = time.time()
+    items = [
+        validate_interaction(item, now=now, zone=ZONE)
+        for item in interaction_dicts(interactions, start=now - interactions * 0.01)
+    ]
+    state = Aggregator(Calendar(ZONE), 1800.0, Settings())
+    state.apply(items)
+    template = next(iter(state.sessions.open.values()))
+    state.sessions.restore(
+        {("bench", f"user-{n}"): attrs.evolve(template) for n in range(open_sessions)}
+    )
+    state.flush()  # as the once-a-second tick does; the pause measured is the snapshot's own
+    with tempfile.TemporaryDirectory() as base:
+        journal = Journal.recover(Path(base) / "journal", lambda _: None)
+        pipeline = Pipeline(journal, state, "off")
+        snapshotter = Snapshotter(
+            pipeline,
+            directory=Path(base) / "snapshots",
+            archive=Path(base) / "archive",
+            timezone="UTC",
+            week_start=0,
+            every=60,
+        )
+        paused, total = trio.run(_timed_snapshot, snapshotter)
+        size = sum(path.stat().st_size for path in (Path(base) / "snapshots").iterdir())
+        journal.close()
+    return {
+        "openSessions": len(state.sessions),
+        "ingestPauseMs": round(paused * 1000, 1),
+        "snapshotSeconds": round(total, 2),
+        "snapshotBytes": size,
+    }
+
+
+async def _timed_snapshot(snapshotter: Snapshotter) -> tuple[float, float]:
+    started = time.perf_counter()
+    paused = await snapshotter.take_in_background()
+    return paused, time.perf_counter() - started
+
+
+def recovery(count: int = 1_000_000) -> dict[str, Any]:
+    """Start-up from a journal of ``count`` interactions and no snapshot."""
+    now = time.time()
+    dicts = interaction_dicts(min(count, 100_000), start=now - count * 0.01)
+    with tempfile.TemporaryDirectory() as base:
+        journal = Journal.recover(Path(base), lambda _: None)
+        for offset in range(0, count, 1000):
+            batch = [
+                validate_interaction(dicts[(offset + k) % len(dicts)], now=now, zone=ZONE)
+                for k in range(1000)
+            ]
+            journal.append(batch)
+        journal.close()
+        journal_bytes = sum(path.stat().st_size for path in Path(base).glob("*.log"))
+        state = Aggregator(Calendar(ZONE), 1800.0, Settings())
+        started = time.perf_counter()
+        Journal.recover(Path(base), state.apply).close()
+        state.flush()
+        seconds = time.perf_counter() - started
+    return {
+        "interactions": count,
+        "seconds": round(seconds, 2),
+        "secondsPerMillion": round(seconds * 1_000_000 / count, 2),
+        "journalBytesPerInteraction": round(journal_bytes / count, 1),
+    }

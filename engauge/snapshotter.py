@@ -56,8 +56,11 @@ class Snapshotter:
         """What a snapshot would capture: unchanged means there is nothing new to write."""
         return (self.pipeline.applied_position, self.pipeline.aggregator.version)
 
-    async def take_in_background(self) -> None:
-        """Fork; the child writes the snapshot while the parent goes on ingesting."""
+    async def take_in_background(self) -> float:
+        """Fork; the child writes the snapshot while the parent goes on ingesting.
+
+        Returns how long the parent was paused (capturing the state and forking), in s.
+        """
         started = time.monotonic()
         snapshot = self._capture()
         pid = os.fork()
@@ -72,7 +75,7 @@ class Snapshotter:
         _, status = await trio.to_thread.run_sync(os.waitpid, pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             log.error("snapshot at %s failed in its writer process", snapshot.position)
-            return
+            return paused
         self._forget_covered()
         log.info(
             "snapshot at %s written in %.2f s (ingest paused %.1f ms)",
@@ -80,6 +83,7 @@ class Snapshotter:
             time.monotonic() - started,
             paused * 1000,
         )
+        return paused
 
     def take_now(self) -> None:
         """Write a snapshot in this process: at shutdown, when nothing else runs."""

@@ -38,14 +38,14 @@ PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entitie
 class AggregatorState:
     """Everything an aggregator holds, as plain typed values: what a snapshot stores.
 
-    It refers to the live objects rather than copying them, so it is only consistent
-    while the aggregator does not change: snapshots take it and write it from a forked
-    process, where nothing changes.
+    It refers to the live objects rather than copying them (copying a million sessions
+    would pause ingestion for seconds), so it is only consistent while the aggregator does
+    not change: snapshots take it and write it from a forked process, where nothing does.
     """
 
     all_time: Bucket
     buckets: dict[str, list[tuple[float, Bucket]]]
-    sessions: list[tuple[UserKey, Session]]
+    sessions: dict[UserKey, Session]
     dedup: dict[str, float]
     applied: int
     duplicates: int
@@ -124,7 +124,7 @@ class Aggregator:
         return AggregatorState(
             all_time=self._all_time,
             buckets={name: list(buckets.items()) for name, buckets in self._buckets.items()},
-            sessions=list(self.sessions.open.items()),
+            sessions=self.sessions.open,
             dedup=self.dedup.seen,
             applied=self.applied,
             duplicates=self.duplicates,

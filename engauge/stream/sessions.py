@@ -118,9 +118,9 @@ class Sessions:
             self._index(user, self.open[user].deadline)
         return completed
 
-    def restore(self, sessions: list[tuple[UserKey, Session]]) -> None:
+    def restore(self, sessions: dict[UserKey, Session]) -> None:
         """Take over stored open sessions, filing each under its deadline."""
-        for user, session in sessions:
+        for user, session in sessions.items():
             self.open[user] = session
             self._index(user, session.deadline)
 
