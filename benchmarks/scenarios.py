@@ -18,6 +18,7 @@ import trio
 
 from benchmarks.workload import interaction_dicts
 from engauge.pipeline import Pipeline
+from engauge.service import tune_garbage_collector
 from engauge.snapshotter import Snapshotter
 from engauge.store.journal import Journal
 from engauge.stream.aggregator import Aggregator
@@ -26,6 +27,7 @@ from engauge.stream.settings import Settings
 from engauge.stream.validation import validate_interaction
 
 ZONE = ZoneInfo("UTC")
+tune_garbage_collector()  # as the server does
 API_KEY = "benchmark-api-key"
 
 
