@@ -28,9 +28,6 @@ log = logging.getLogger("engauge.pipeline")
 MAX_PENDING = 50_000
 """Interactions accepted but not yet counted before new requests get ``503``: about a
 second of the aggregator's work, so what is acknowledged is visible within a second."""
-APPLY_CHUNK = 2_000
-"""Interactions applied between two yields to the event loop, so a large group does not
-hold up requests."""
 EXPIRY_SECONDS = 1.0
 
 
@@ -151,16 +148,21 @@ class Pipeline:
     async def _aggregate_loop(self) -> None:
         next_expiry = trio.current_time()
         while True:
+            group = None
             with trio.move_on_at(next_expiry):
                 group = await self._aggregator_inbox.receive()
-                for batch in group.batches:
-                    for start in range(0, len(batch), APPLY_CHUNK):
-                        self.aggregator.apply(batch[start : start + APPLY_CHUNK])
-                        await trio.lowlevel.checkpoint()
-                self._applied(group)
+            if group is not None:
+                # No checkpoint from here to ``_applied``: neither cancellation nor another
+                # task (a snapshot capture) can see a group half applied.
+                self._apply(group)
             if trio.current_time() >= next_expiry:
                 self.aggregator.expire(self._clock())
                 next_expiry = trio.current_time() + EXPIRY_SECONDS
+
+    def _apply(self, group: _Group) -> None:
+        for batch in group.batches:
+            self.aggregator.apply(batch)
+        self._applied(group)
 
     def _applied(self, group: _Group) -> None:
         for batch, serial in zip(group.batches, group.serials, strict=True):
@@ -183,9 +185,7 @@ class Pipeline:
                 group = self._aggregator_inbox.receive_nowait()
             except trio.WouldBlock:
                 return
-            for batch in group.batches:
-                self.aggregator.apply(batch)
-            self._applied(group)
+            self._apply(group)
 
     async def _sync_loop(self) -> None:
         while True:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import time
+import traceback
 from pathlib import Path
 
 import trio
@@ -47,10 +49,16 @@ class Snapshotter:
         self._taken: tuple[object, int] | None = None
 
     async def run(self) -> None:
+        """Snapshot whenever something changed; a failed one is logged and tried again."""
         while True:
             await trio.sleep(self.every)
-            if self._taken != self._moment():
+            if self._taken == self._moment():
+                continue
+            try:
                 await self.take_in_background()
+            except OSError as error:  # fork refused (memory), a full disk, …
+                self._taken = None
+                log.error("snapshot failed (will retry): %s", error)
 
     def _moment(self) -> tuple[object, int]:
         """What a snapshot would capture: unchanged means there is nothing new to write."""
@@ -64,16 +72,12 @@ class Snapshotter:
         started = time.monotonic()
         snapshot = self._capture()
         pid = os.fork()
-        if pid == 0:  # the child: write and leave at once, touching nothing else
-            code = 1
-            try:
-                snapshots.write(self.directory, snapshot)
-                code = 0
-            finally:
-                os._exit(code)
+        if pid == 0:
+            self._write_in_child(snapshot)
         paused = time.monotonic() - started
-        _, status = await trio.to_thread.run_sync(os.waitpid, pid, 0)
+        status = await _wait_for(pid)
         if os.waitstatus_to_exitcode(status) != 0:
+            self._taken = None
             log.error("snapshot at %s failed in its writer process", snapshot.position)
             return paused
         self._forget_covered()
@@ -84,6 +88,20 @@ class Snapshotter:
             paused * 1000,
         )
         return paused
+
+    def _write_in_child(self, snapshot: Snapshot) -> None:
+        """The forked child: drop every inherited descriptor but stdio (the base path's lock,
+        the listening sockets: they must go when the parent goes), write, and leave without
+        running any cleanup of the parent's."""
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        code = 1
+        try:
+            snapshots.write(self.directory, snapshot)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
 
     def take_now(self) -> None:
         """Write a snapshot in this process: at shutdown, when nothing else runs."""
@@ -113,3 +131,13 @@ class Snapshotter:
             self.pipeline.journal.retire_before(oldest.segment, self.archive if keep_raw else None)
         if not keep_raw and self.archive.exists():
             shutil.rmtree(self.archive)
+
+
+async def _wait_for(pid: int) -> int:
+    """The child's exit status; if we are cancelled (shutdown), the child is killed."""
+    try:
+        _, status = await trio.to_thread.run_sync(os.waitpid, pid, 0, abandon_on_cancel=True)
+    except trio.Cancelled:
+        os.kill(pid, signal.SIGKILL)  # the abandoned thread's waitpid then reaps it
+        raise
+    return status

@@ -22,9 +22,10 @@ ROUNDS = 3
 class Load:
     """Clients posting batches until stopped; counts what was sent and what was acknowledged."""
 
-    def __init__(self, url: str, timestamp: str) -> None:
+    def __init__(self, url: str, timestamp: str, batch: int = BATCH) -> None:
         self.url = url
         self.timestamp = timestamp
+        self.batch = batch
         self.sent = 0
         self.acknowledged = 0
         self._lock = threading.Lock()
@@ -53,11 +54,11 @@ class Load:
                         "originID": f"/{number % 5}",
                         "timestamp": self.timestamp,
                     }
-                    for number in range(number, number + BATCH)
+                    for number in range(number, number + self.batch)
                 ]
-                number += BATCH
+                number += self.batch
                 with self._lock:
-                    self.sent += BATCH
+                    self.sent += self.batch
                 try:
                     response = client.post("/api/interactions", json=items)
                 except httpx.HTTPError:
@@ -91,3 +92,26 @@ def test_kill_9_under_load_never_loses_an_acknowledged_interaction(
         for interval, total in recovered.items():
             assert acknowledged <= total <= sent, (interval, acknowledged, total, sent)
         assert "recovered" in server.stderr()
+
+
+def test_under_load_every_acknowledged_interaction_is_counted_and_survives_sigterm(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    """Large groups applied across the once-a-second tick: the live total equals what was
+    acknowledged. Then a SIGTERM while clients are still sending: nothing acknowledged is
+    lost (a request cut off by the stop may count without its answer arriving), and the
+    restart replays nothing."""
+    server = start_server(env={"ENGAUGE_SNAPSHOTEVERY": "1"})
+    timestamp = datetime.now(UTC).replace(second=0, microsecond=0).isoformat()
+    with Load(server.url, timestamp, batch=500) as load:
+        time.sleep(2.5)
+    assert server.settled_total() == load.acknowledged
+    with Load(server.url, timestamp, batch=500) as second:
+        time.sleep(1.0)
+        assert server.stop() == 0
+    acknowledged = load.acknowledged + second.acknowledged
+    sent = load.sent + second.sent
+    server.start()
+    assert "and 0 from the journal" in server.stderr()
+    for interval, total in totals(server, timestamp).items():
+        assert acknowledged <= total <= sent, (interval, acknowledged, total, sent)

@@ -122,10 +122,10 @@ class Journal:
         directory.mkdir(parents=True, exist_ok=True)
         segments = _segments(directory)
         start = after or Position(0, 0)
-        if segments and after is not None and int(segments[0].stem) > after.segment:
+        if segments and int(segments[0].stem) > max(start.segment, 1):
             log.warning(
-                "journal: segments up to %d are missing; replaying from %s",
-                after.segment,
+                "journal: segments before %s are not here (retired after snapshots); "
+                "what they held is not replayed",
                 segments[0].name,
             )
         size = 0
@@ -175,11 +175,15 @@ class Journal:
         self.size += len(data)
 
     def cut_back(self, position: Position) -> None:
-        """Remove what was written after ``position`` in the current segment."""
+        """Remove what was written after ``position``, in its own segment (the journal may
+        have rolled to a newer one since)."""
         try:
-            os.ftruncate(self._fd, position.offset)
-            os.lseek(self._fd, position.offset, os.SEEK_SET)
-            self.size = position.offset
+            if position.segment == self.number:
+                os.ftruncate(self._fd, position.offset)
+                os.lseek(self._fd, position.offset, os.SEEK_SET)
+                self.size = position.offset
+            else:
+                os.truncate(self.directory / _segment_name(position.segment), position.offset)
         except OSError:
             log.exception("journal: could not cut a failed write back to %s", position)
 

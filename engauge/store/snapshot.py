@@ -11,6 +11,7 @@ guessing would silently corrupt statistics.
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import zlib
 from collections.abc import Hashable
@@ -126,9 +127,12 @@ def _name(position: Position) -> str:
     return f"{position.segment:08d}-{position.offset:012d}{SUFFIX}"
 
 
+NAME = re.compile(r"^\d{8}-\d{12}" + re.escape(SUFFIX) + "$")
+
+
 def snapshot_files(directory: Path) -> list[Path]:
-    """Snapshot files, oldest first."""
-    return sorted(directory.glob(f"*{SUFFIX}"))
+    """Snapshot files (named by their position), oldest first; other files are ignored."""
+    return sorted(path for path in directory.glob(f"*{SUFFIX}") if NAME.match(path.name))
 
 
 def write(directory: Path, snapshot: Snapshot) -> Path:
