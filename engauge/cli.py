@@ -13,6 +13,7 @@ from engauge import __version__
 from engauge.config import SETTINGS, Config, ConfigError, load_config
 from engauge.importer import ImportProblem, files_of, import_offline, import_online
 from engauge.service import serve
+from engauge.store.lock import BasePathInUse
 from engauge.store.snapshot import NewerFormatError
 
 
@@ -79,6 +80,12 @@ def _import(arguments: argparse.Namespace, config: Config) -> int:
             report = import_online(paths, arguments.format, arguments.url, key)
         else:
             report = import_offline(paths, arguments.format, config.basepath, config.timezone)
+    except BasePathInUse as error:
+        print(
+            f"engauge: import: {error}; stop it, or import through its API with --url",
+            file=sys.stderr,
+        )
+        return 2
     except (ImportProblem, OSError) as error:
         print(f"engauge: import: {error}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ import msgspec
 
 from engauge.store.files import read_json, write_json
 from engauge.store.journal import Journal
+from engauge.store.layout import JOURNAL
 from engauge.store.lock import lock_base_path
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import InvalidInteraction, validate_interaction
@@ -81,10 +82,14 @@ def go_row(fields: list[str]) -> tuple[dict[str, Any], float | None]:
             item["properties"] = msgspec.json.decode(row["properties"])
         except msgspec.DecodeError as error:
             raise ValueError(f"properties: invalid JSON: {error}") from None
-    digest = hashlib.sha256(msgspec.json.encode(fields)).hexdigest()[:32]
-    item["id"] = f"go-{digest}"
+    item["id"] = content_id("go", msgspec.json.encode(fields))
     received = go_time(row["receivedAt"]) if row["receivedAt"].strip() else None
     return item, received
+
+
+def content_id(prefix: str, content: bytes) -> str:
+    """An ``id`` derived from a row, so the same row sent twice is counted once."""
+    return f"{prefix}-{hashlib.sha256(content).hexdigest()[:32]}"
 
 
 def files_of(path: Path) -> list[Path]:
@@ -103,7 +108,8 @@ def files_of(path: Path) -> list[Path]:
 
 
 def read_rows(path: Path, form: str) -> Iterator[Row]:
-    with path.open(newline="", encoding="utf-8") as file:
+    # Bytes that are not UTF-8 become U+FFFD rather than stopping the file.
+    with path.open(newline="", encoding="utf-8", errors="replace") as file:
         if form == "ndjson":
             yield from _ndjson_rows(path.name, file)
         else:
@@ -115,14 +121,31 @@ def _ndjson_rows(name: str, file: TextIO) -> Iterator[Row]:
         if not line.strip():
             continue
         try:
-            yield name, number, msgspec.json.decode(line), None
-        except msgspec.DecodeError as error:
+            item = msgspec.json.decode(line)
+        except (msgspec.DecodeError, RecursionError) as error:
             yield name, number, f"invalid JSON: {error}", None
+            continue
+        if isinstance(item, dict) and not item.get("id"):
+            item["id"] = content_id("row", line.strip().encode())
+        yield name, number, item, None
 
 
 def _go_rows(name: str, file: TextIO) -> Iterator[Row]:
     reader = csv.reader(file)
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # The reader cannot resynchronise after this: report it and stop the file.
+            yield (
+                name,
+                reader.line_num,
+                f"unreadable CSV ({error}); the rest of the file skipped",
+                None,
+            )
+            return
         number = reader.line_num
         try:
             item, received = go_row(fields)
@@ -162,7 +185,7 @@ def import_offline(
 ) -> Report:
     """Validate and append to a stopped instance's journal."""
     lock_base_path(basepath)
-    journal = Journal.recover(basepath / "journal", lambda _: None)
+    journal = Journal.recover(basepath / JOURNAL, lambda _: None)
     done: dict[str, Any] = read_json(basepath / IMPORTED_FILE) or {}
     report = Report(out)
     try:
@@ -190,7 +213,9 @@ def _append_file(path: Path, form: str, journal: Journal, zone: tzinfo, report: 
             report.bad(name, number, item)
             continue
         try:
-            batch.append(validate_interaction(item, now=received or now, zone=zone))
+            # A receipt time is the original's (Go rows) but never later than now.
+            received_at = min(received or now, now)
+            batch.append(validate_interaction(item, now=received_at, zone=zone))
         except InvalidInteraction as error:
             report.bad(name, number, str(error))
             continue
@@ -236,9 +261,16 @@ def _post(
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = msgspec.json.decode(response.read())
     except urllib.error.HTTPError as error:
-        answer = msgspec.json.decode(error.read() or b"{}")
+        body = error.read()
+        try:
+            answer = msgspec.json.decode(body or b"{}")
+        except msgspec.DecodeError:
+            answer = {"message": body[:200].decode(errors="replace")}
         if error.code != 400:
-            raise ImportProblem(f"{url}: {error.code} {answer.get('message', '')}") from None
+            raise ImportProblem(
+                f"{url}: {error.code} {answer.get('message', '')}; "
+                f"{report.imported:,} imported before it stopped"
+            ) from None
     except urllib.error.URLError as error:
         raise ImportProblem(f"{url}: {error.reason}") from None
     for rejection in answer.get("rejected", []):

@@ -1,7 +1,8 @@
 """Wiring: one trio nursery owns the pipeline (journal writer, aggregator) and the server.
 
-Start-up replays the journal into a fresh aggregator before the server accepts requests;
-SIGTERM or SIGINT stops accepting, drains open requests, syncs the journal and returns.
+Start-up restores the newest snapshot and replays the journal after it before the server
+accepts requests; SIGTERM or SIGINT stops accepting, drains open requests, applies what is
+queued, writes a final snapshot, syncs the journal and returns.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from engauge.pipeline import Pipeline
 from engauge.snapshotter import Snapshotter
 from engauge.store import snapshot as snapshots
 from engauge.store.journal import Journal, read_interactions
+from engauge.store.layout import ARCHIVE, JOURNAL, SNAPSHOTS
 from engauge.store.lock import lock_base_path
 from engauge.store.secrets import Secrets, load_secrets
 from engauge.store.settings_file import load_settings, save_settings
@@ -34,8 +36,6 @@ from engauge.stream.calendar import Calendar
 log = logging.getLogger("engauge")
 
 WEEKDAYS = {"monday": 0, "sunday": 6}
-JOURNAL = "journal"
-ARCHIVE = "archive"
 GRACEFUL_SECONDS = 10.0
 
 
@@ -90,7 +90,7 @@ async def serve(
     pipeline = Pipeline(journal, aggregator, config.fsync)
     snapshotter = Snapshotter(
         pipeline,
-        directory=config.basepath / "snapshots",
+        directory=config.basepath / SNAPSHOTS,
         archive=config.basepath / ARCHIVE,
         timezone=str(config.timezone),
         week_start=WEEKDAYS[config.weekstart],
@@ -138,14 +138,18 @@ async def serve(
 def recover(config: Config, aggregator: Aggregator) -> Journal:
     """Newest readable snapshot, then the journal after it; returns the journal to append to."""
     started = time.monotonic()
-    snapshot = snapshots.load_newest(config.basepath / "snapshots")
+    snapshot = snapshots.load_newest(config.basepath / SNAPSHOTS)
     position = None
     if snapshot is not None:
-        if snapshot.timezone != str(config.timezone):
+        if (snapshot.timezone, snapshot.week_start) != (
+            str(config.timezone),
+            WEEKDAYS[config.weekstart],
+        ):
             log.warning(
-                "the snapshot's buckets were cut in %s, not %s; they stay as they are",
+                "the snapshot's buckets were cut in %s with weeks from day %d, not as now "
+                "configured; they stay as they are",
                 snapshot.timezone,
-                config.timezone,
+                snapshot.week_start,
             )
         aggregator.restore(snapshot.state)
         position = snapshot.position

@@ -83,6 +83,11 @@ def main() -> None:
     state = aggregate(read_stream()).state()
     snapshot = snapshots.Snapshot(Position(1, 0), ZONE, WEEK_START, state)
     path = HERE / f"format-{snapshots.FORMAT}.snapshot"
+    if path.exists():
+        raise SystemExit(
+            f"{path.name} exists: a released format's golden file is never rewritten; "
+            "raise snapshot.FORMAT for a new format"
+        )
     path.write_bytes(snapshots.encode(snapshot))
     print(f"wrote {path}")
 

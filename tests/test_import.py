@@ -109,3 +109,30 @@ def test_go_time_takes_the_numeric_offset_and_nanoseconds() -> None:
         go_time("2021-03-01 10:00:00 +0000 UTC m=+0.000")
         == datetime(2021, 3, 1, 10, tzinfo=UTC).timestamp()
     )
+
+
+def test_undecodable_and_oversized_rows_are_reported_not_fatal(tmp_path: Path) -> None:
+    source = tmp_path / "broken.csv"
+    good = ",".join(
+        ['"view"', *[""] * 5, "u1", *[""] * 5, '"2021-03-01 10:00:00 +0000 UTC"', "", ""]
+    )
+    source.write_bytes(
+        good.encode() + b"\n" + b"\xff\xfe,broken\n" + b'"' + b"x" * 200_000 + b'"\n'
+    )
+    done = engauge(tmp_path / "data", "import", str(source))
+    assert done.returncode == 0, done.stderr
+    assert "imported 1 interactions" in done.stdout
+    assert "broken.csv:2: skipped: has 2 columns" in done.stderr
+    assert "unreadable CSV" in done.stderr
+
+
+def test_the_same_ndjson_sent_twice_counts_once(
+    tmp_path: Path, start_server: Callable[..., EngaugeServer]
+) -> None:
+    server = start_server()
+    source = tmp_path / "twice.ndjson"
+    source.write_text(json.dumps({"action": "view", "userID": "t1"}) + "\n")
+    for _ in range(2):
+        done = engauge(tmp_path / "unused", "import", str(source), "--url", server.url)
+        assert done.returncode == 0, done.stderr
+    assert server.settled_total() == 1

@@ -21,8 +21,5 @@ def lock_base_path(basepath: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise BasePathInUse(
-            f"{basepath} is in use by another Engauge process; stop it first "
-            "(or import through its API with --url)"
-        ) from None
+        raise BasePathInUse(f"{basepath} is in use by another Engauge process") from None
     return fd
