@@ -172,14 +172,7 @@ class Profile:
     ) -> None:
         """Count one interaction; ``actions`` and ``entity_types`` are left to the caller,
         since only some kinds of profile need them."""
-        self.total += 1
-        self.users.add(interaction.user)
-        if interaction.user_type:
-            self.user_types.add(interaction.user_type)
-        if interaction.device_type:
-            self.device_types.add(interaction.device_type)
-        if interaction.session_type:
-            self.session_types.add(interaction.session_type)
+        count_who(self, interaction)
         if converted:
             self.conversions.add(amount)
         if observed:
@@ -198,6 +191,18 @@ class Profile:
         self.entries += other.entries
         self.exits += other.exits
         self.bounces += other.bounces
+
+
+def count_who(stats: Profile | Bucket, interaction: Interaction) -> None:
+    """Count the interaction and who made it: its user and the labels it carries."""
+    stats.total += 1
+    stats.users.add(interaction.user)
+    if interaction.user_type:
+        stats.user_types.add(interaction.user_type)
+    if interaction.device_type:
+        stats.device_types.add(interaction.device_type)
+    if interaction.session_type:
+        stats.session_types.add(interaction.session_type)
 
 
 def add_properties(stats: dict[str, PropertyStats], observed: list[Observation], cap: int) -> None:
@@ -293,19 +298,13 @@ class Bucket:
 
     def add(self, interaction: Interaction) -> None:
         """Count one interaction: O(number of its properties)."""
-        self.total += 1
-        self.users.add(interaction.user)
+        count_who(self, interaction)
         action = interaction.action
         self.actions.add(action)
-        for value, distribution in (
-            (interaction.user_type, self.user_types),
-            (interaction.device_type, self.device_types),
-            (interaction.session_type, self.session_types),
-            (interaction.entity_type, self.entity_types),
-            (interaction.origin_type, self.origin_types),
-        ):
-            if value:
-                distribution.add(value)
+        if interaction.entity_type:
+            self.entity_types.add(interaction.entity_type)
+        if interaction.origin_type:
+            self.origin_types.add(interaction.origin_type)
         converted, amount = conversion_amount(interaction)
         endpoint = interaction.endpoint
         if converted:
