@@ -249,7 +249,8 @@ def read_interactions(directories: Sequence[Path]) -> Iterator[list[Interaction]
     )
     for name in names:
         batches: list[list[Interaction]] = []
-        for directory in directories:
+        # Twice round: a segment retired between two looks is found on the second.
+        for directory in [*directories, *directories]:
             try:
                 read_segment(directory / name, batches.append)
                 break
