@@ -96,16 +96,17 @@ async def serve(
         week_start=WEEKDAYS[config.weekstart],
         every=config.snapshotevery,
     )
+    dashboard = DashboardApi(
+        aggregator,
+        functools.partial(save_settings, config.basepath),
+        functools.partial(
+            read_interactions, [config.basepath / ARCHIVE, config.basepath / JOURNAL]
+        ),
+    )
     app = create_app(
         IngestApp(pipeline, secrets.apikey, config.cors, config.timezone),
         Accounts(config.user, secrets.password, secrets.jwt),
-        DashboardApi(
-            aggregator,
-            functools.partial(save_settings, config.basepath),
-            functools.partial(
-                read_interactions, [config.basepath / ARCHIVE, config.basepath / JOURNAL]
-            ),
-        ),
+        dashboard,
         config.https,
     )
     shutdown = trio.Event()
@@ -114,6 +115,7 @@ async def serve(
             await nursery.start(pipeline.run)
             nursery.start_soon(_stop_on_signal, shutdown)
             nursery.start_soon(snapshotter.run)
+            nursery.start_soon(dashboard.live.run, shutdown)
             async with trio.open_nursery() as server:
                 binds = await server.start(
                     functools.partial(

@@ -17,6 +17,7 @@ from quart import Blueprint, Response, request
 from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
 from engauge.http.jsonio import decode_json, json_response
+from engauge.http.live import Broadcaster
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.bucket import Bucket, Profile
 from engauge.stream.calendar import ALL_TIME, EARLIEST, INTERVALS, LATEST
@@ -56,12 +57,14 @@ class DashboardApi:
         self.calendar = aggregator.calendar
         self.save_settings = save_settings
         self.read_raw = read_raw
+        self.live = Broadcaster(self.current_figures, lambda: aggregator.version)
         self.clock = clock
         self._settings_lock = trio.Lock()
 
     def blueprint(self) -> Blueprint:
         routes = Blueprint("dashboard", __name__, url_prefix="/dashboard")
         routes.add_url_rule("/summaries", view_func=self.summaries)
+        routes.add_url_rule("/stream", view_func=self.stream)
         routes.add_url_rule("/summaries/<interval>", view_func=self.summary)
         routes.add_url_rule("/series", view_func=self.series)
         routes.add_url_rule("/properties", view_func=self.property_list)
@@ -78,6 +81,23 @@ class DashboardApi:
     async def summaries(self) -> Response:
         now = self.clock()
         return json_response([self._bounds(name, now) for name in self._intervals()])
+
+    def current_figures(self) -> list[dict[str, Any]]:
+        """The numbers of the current bucket of every enabled interval: the live stream's."""
+        now = self.clock()
+        return [
+            {**self._bounds(name, now), **summary_figures(self.aggregator.bucket(name, now)[2])}
+            for name in self._intervals()
+        ]
+
+    async def stream(self) -> Response:
+        response = Response(
+            self.live.stream(),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        response.timeout = None  # a stream lasts as long as the client stays
+        return response
 
     async def summary(self, interval: str) -> Response:
         self._check_interval(interval)

@@ -1,0 +1,98 @@
+"""``GET /dashboard/stream``: the current summaries, live, as server-sent events.
+
+One broadcaster task renders the changed current summaries at most once a second and hands
+the same bytes to every subscriber; a subscriber keeps only the newest, so a slow client
+never builds a backlog. Handlers only forward, with a comment heartbeat every 15 s. At
+shutdown the broadcaster ends every stream, so open streams do not hold up the exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import msgspec
+import trio
+
+HEARTBEAT_SECONDS = 15.0
+INTERVAL_SECONDS = 1.0
+HEARTBEAT = b": heartbeat\n\n"
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.latest: bytes | None = None
+        self.ready = trio.Event()
+
+
+def summary_event(summaries: list[dict[str, Any]]) -> bytes:
+    return b"event: summary\ndata: " + msgspec.json.encode(summaries) + b"\n\n"
+
+
+class Broadcaster:
+    """Publishes ``render()`` — the current summary of each interval, keyed by its id — to
+    every subscriber when ``version()`` changed; only summaries that differ are sent."""
+
+    def __init__(
+        self, render: Callable[[], list[dict[str, Any]]], version: Callable[[], int]
+    ) -> None:
+        self.render = render
+        self.version = version
+        self.closed = False
+        self._subscribers: set[_Subscriber] = set()
+        self._sent: dict[str, dict[str, Any]] = {}
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    async def run(self, shutdown: trio.Event) -> None:
+        """Publish once a second until ``shutdown``, then end every stream."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._publish_every_second)
+            await shutdown.wait()
+            nursery.cancel_scope.cancel()
+        self.close()
+
+    async def _publish_every_second(self) -> None:
+        seen = -1
+        while True:
+            await trio.sleep(INTERVAL_SECONDS)
+            if self._subscribers and self.version() != seen:
+                seen = self.version()
+                self._publish()
+
+    def close(self) -> None:
+        self.closed = True
+        for subscriber in self._subscribers:
+            subscriber.ready.set()
+
+    def _publish(self) -> None:
+        current = self.render()
+        changed = [s for s in current if self._sent.get(s["id"]) != s]
+        self._sent = {summary["id"]: summary for summary in current}
+        if not changed:
+            return
+        event = summary_event(changed)
+        for subscriber in self._subscribers:
+            subscriber.latest = event
+            subscriber.ready.set()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """One client's events: every current summary first, then the changes."""
+        subscriber = _Subscriber()
+        self._subscribers.add(subscriber)
+        try:
+            yield summary_event(self.render())
+            while not self.closed:
+                with trio.move_on_after(HEARTBEAT_SECONDS) as waited:
+                    await subscriber.ready.wait()
+                if waited.cancelled_caught:
+                    yield HEARTBEAT
+                    continue
+                subscriber.ready = trio.Event()
+                if subscriber.latest is not None:
+                    event, subscriber.latest = subscriber.latest, None
+                    yield event
+        finally:
+            self._subscribers.discard(subscriber)
