@@ -173,10 +173,8 @@ class Pipeline:
     def _clock(self) -> float:
         """The time sessions may be closed at: now, but never past the receipt time of an
         interaction still on its way to the aggregator, which a replay would apply first."""
-        now = time.time()
-        for oldest in self._arrivals.values():
-            return min(now, oldest)
-        return now
+        oldest = next(iter(self._arrivals.values()), math.inf)
+        return min(time.time(), oldest)
 
     def drain(self) -> None:
         """Apply every journaled batch still queued: at shutdown, before the last snapshot."""

@@ -89,8 +89,10 @@ class IngestApp:
         if not batch:
             if content_type in NDJSON_TYPES:
                 raise ApiError(415, f"send one JSON object to {SINGLE}; NDJSON goes to {BATCH}")
-            interaction = self._validate(_decode_json(body), now)
-            await self._submit([interaction])
+            accepted, rejected = self._validate_batch([_decode_json(body)], now)
+            if rejected:
+                raise ApiError(400, rejected[0]["message"])
+            await self._submit(accepted)
             return 202, {"accepted": 1}
         items = _split_ndjson(body) if content_type in NDJSON_TYPES else _json_array(body)
         accepted, rejected = self._validate_batch(items, now)
@@ -114,12 +116,6 @@ class IngestApp:
             )
         if not hmac.compare_digest(digest(key), self.api_key):
             raise ApiError(401, "api-key is wrong")
-
-    def _validate(self, item: object, now: float) -> Interaction:
-        try:
-            return validate_interaction(item, now=now, zone=self.zone)
-        except InvalidInteraction as error:
-            raise ApiError(400, str(error)) from None
 
     def _validate_batch(
         self, items: list[object], now: float
