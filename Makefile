@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASSETS := engauge/http/static/vendor/.locked
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,18 +15,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The dashboard's chart library, pinned in package-lock.json and fetched from the npm registry.
+$(ASSETS): package.json package-lock.json scripts/assets.py
+	$(PYTHON) scripts/assets.py
+
+assets: $(ASSETS)
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/engauge serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check engauge tests benchmarks snapshots
+	$(BIN)/ruff check engauge tests benchmarks snapshots scripts
 	$(BIN)/mypy
 
-test: lint
+test: lint $(ASSETS)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache engauge/http/static/vendor
