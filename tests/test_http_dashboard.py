@@ -968,7 +968,7 @@ def test_unknown_route_is_404_json(server: EngaugeServer, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/dashboard/summaries"), ("DELETE", "/dashboard/settings"), ("GET", "/login")],
+    [("POST", "/dashboard/summaries"), ("DELETE", "/dashboard/settings"), ("PUT", "/login")],
 )
 def test_wrong_method_is_405_json(server: EngaugeServer, method: str, path: str) -> None:
     response = server.dash(method, path)

@@ -19,6 +19,7 @@ from engauge.http.errors import ApiError
 from engauge.http.ingest import IngestApp, Receive, Scope, Send
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
+from engauge.http.pages import STATIC, add_pages
 
 log = logging.getLogger("engauge.http")
 
@@ -40,8 +41,8 @@ class Application:
 
 
 def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> Quart:
-    """Quart app with health, login and the dashboard API behind the login."""
-    web = QuartTrio("engauge")
+    """Quart app with health, login, the dashboard page and the dashboard API behind the login."""
+    web = QuartTrio("engauge", static_folder=str(STATIC), static_url_path="/static")
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
 
     @web.before_request
@@ -55,6 +56,7 @@ def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> 
     async def health() -> Response:
         return Response("alive", content_type="text/plain")
 
+    add_pages(web)
     web.register_blueprint(login_routes(accounts, https))
     routes = dashboard.blueprint()
 
