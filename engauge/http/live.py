@@ -1,9 +1,10 @@
 """``GET /dashboard/stream``: the current summaries, live, as server-sent events.
 
-One broadcaster task renders the changed current summaries at most once a second and hands
-the same bytes to every subscriber; a subscriber keeps only the newest, so a slow client
-never builds a backlog. Handlers only forward, with a comment heartbeat every 15 s. At
-shutdown the broadcaster ends every stream, so open streams do not hold up the exit.
+One broadcaster task notices a change within a tenth of a second, renders the changed
+current summaries at most once a second and hands the same bytes to every subscriber; a
+subscriber keeps only the newest, so a slow client never builds a backlog. Handlers only
+forward, with a comment heartbeat every 15 s. At shutdown the broadcaster ends every
+stream, so open streams do not hold up the exit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import trio
 
 HEARTBEAT_SECONDS = 15.0
 INTERVAL_SECONDS = 1.0
+CHECK_SECONDS = 0.1
 HEARTBEAT = b": heartbeat\n\n"
 
 
@@ -47,20 +49,23 @@ class Broadcaster:
         return len(self._subscribers)
 
     async def run(self, shutdown: trio.Event) -> None:
-        """Publish once a second until ``shutdown``, then end every stream."""
+        """Publish changes until ``shutdown``, then end every stream."""
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._publish_every_second)
+            nursery.start_soon(self._publish_changes)
             await shutdown.wait()
             nursery.cancel_scope.cancel()
         self.close()
 
-    async def _publish_every_second(self) -> None:
+    async def _publish_changes(self) -> None:
+        """A lone interaction is on screens within ``CHECK_SECONDS``; a busy stream is sent
+        once a second, so every subscriber gets at most one event a second."""
         seen = -1
         while True:
-            await trio.sleep(INTERVAL_SECONDS)
+            await trio.sleep(CHECK_SECONDS)
             if self._subscribers and self.version() != seen:
                 seen = self.version()
                 self._publish()
+                await trio.sleep(INTERVAL_SECONDS - CHECK_SECONDS)
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,54 @@
+"""Headless Chromium for the dashboard tests: Debian's ``chromium`` driven by Playwright.
+
+When ``/usr/bin/chromium`` is missing, the set-up installs it with ``apt-get`` (as root);
+where that is impossible the browser tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+INSTALL_TIMEOUT = 900
+
+
+def install_chromium() -> str | None:
+    """Make sure Chromium is installed; the reason it cannot be, or ``None``."""
+    if CHROMIUM.exists():
+        return None
+    if shutil.which("apt-get") is None:
+        return "chromium is not installed and there is no apt-get to install it"
+    if os.geteuid() != 0:
+        return "chromium is not installed and installing it with apt-get needs root"
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
+        try:
+            result = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=environment,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"{' '.join(command)} took longer than {INSTALL_TIMEOUT} s"
+        if result.returncode != 0:
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            return f"{' '.join(command)} failed: {' '.join(last)}"
+    return None if CHROMIUM.exists() else "apt-get installed no /usr/bin/chromium"

@@ -1,0 +1,335 @@
+"""The web dashboard in headless Chromium against the real server.
+
+Each test gets a fresh browser context (no cookies). Every page is watched for JavaScript
+errors and failed requests other than the expected 401 before logging in; any fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
+from conftest import PASSWORD, USER, EngaugeServer
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SCREEN_SECONDS = 1.0
+"""The promise: an acknowledged interaction is on screen within a second."""
+WAIT_MS = 5000
+TOTAL = "[data-metric='total'] .card-value"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    reason = install_chromium()
+    if reason is not None:
+        pytest.skip(f"browser tests need Chromium: {reason}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Watched:
+    """A page plus every JavaScript error and unexpected failed response it produced."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.expected: set[tuple[int, str]] = {(401, "/refresh-token"), (401, "/login")}
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("response", self._response)
+        page.on("request", self._request)
+
+    def _response(self, response: object) -> None:
+        status = response.status  # type: ignore[attr-defined]
+        url = response.url  # type: ignore[attr-defined]
+        expected = any(status == code and url.endswith(path) for code, path in self.expected)
+        if status >= 400 and not expected:
+            self.errors.append(f"{status} {url}")
+
+    def _request(self, request: Request) -> None:
+        self.requests.append(request.url)
+
+
+@pytest.fixture
+def open_page(chromium: Browser) -> Iterator[Callable[..., Watched]]:
+    contexts = []
+    watched: list[Watched] = []
+
+    def open_page(width: int = 1280, height: int = 900) -> Watched:
+        context = chromium.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = Watched(context.new_page())
+        page.page.set_default_timeout(WAIT_MS)
+        watched.append(page)
+        return page
+
+    try:
+        yield open_page
+    finally:
+        for context in contexts:
+            context.close()
+    errors = [error for page in watched for error in page.errors]
+    assert not errors, errors
+
+
+def log_in(page: Page, server: EngaugeServer) -> None:
+    page.goto(server.url + "/")
+    page.fill("#username", USER)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    expect(page.locator(TOTAL)).to_be_visible()
+    expect(page.locator("#live")).to_contain_text("Live")
+
+
+def card(page: Page, metric: str = "total") -> str:
+    return page.locator(f"[data-metric='{metric}'] .card-value").inner_text()
+
+
+def test_a_wrong_password_shows_an_error_and_the_right_one_the_overview(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    page.goto(server.url + "/")
+    expect(page.locator("h1")).to_have_text("Log in to Engauge")
+    page.fill("#username", USER)
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    expect(page.locator("#nav")).to_be_hidden()
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("#nav")).to_be_visible()
+    expect(page.locator("[data-interval='allTime']")).to_be_visible()
+
+
+def test_an_interaction_shows_on_the_page_within_a_second_without_reload(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    watched = open_page()
+    page = watched.page
+    log_in(page, server)
+    page.click("[data-interval='allTime']")
+    expect(page.locator("[data-interval='allTime']")).to_have_attribute("aria-pressed", "true")
+    before = server.settled_total()
+    expect(page.locator(TOTAL)).to_have_text(f"{before:,}")
+    page.wait_for_timeout(1500)  # let the stream's once-a-second window pass
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    server.send({"action": "view", "userID": "browser-user", "originID": "/pricing"})
+    acknowledged = time.monotonic()
+    expect(page.locator(TOTAL)).to_have_text(f"{before + 1:,}", timeout=SCREEN_SECONDS * 1000)
+    print(f"202 to screen: {time.monotonic() - acknowledged:.3f} s")
+    assert navigations == []
+
+
+def test_the_page_does_not_poll_while_the_stream_works(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    watched = open_page()
+    log_in(watched.page, server)
+    watched.page.wait_for_timeout(1500)
+    seen = len(watched.requests)
+    watched.page.wait_for_timeout(3000)
+    assert watched.requests[seen:] == []
+
+
+def test_intervals_history_and_a_chart_of_any_figure(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    server.send({"action": "buy", "userID": "chart-user", "properties": {"amount": 12.5}})
+    page = open_page().page
+    log_in(page, server)
+    page.click("[data-interval='hourly']")
+    expect(page.locator("[data-interval='hourly']")).to_have_attribute("aria-pressed", "true")
+    label = page.locator("[data-bucket]")
+    current = label.get_attribute("data-bucket")
+    assert current is not None and current.startswith("hourly:")
+    expect(page.locator("[data-step='later']")).to_be_disabled()
+
+    page.click("[data-step='earlier']")
+    expect(label).not_to_have_attribute("data-bucket", current)
+    expect(label).to_contain_text("history")
+    earlier = label.get_attribute("data-bucket")
+    assert earlier is not None and earlier < current
+    page.click("[data-step='later']")
+    expect(label).to_have_attribute("data-bucket", current)
+
+    page.click("[data-metric='users']")
+    expect(page.locator("[data-metric='users']")).to_have_attribute("aria-pressed", "true")
+    series = page.locator("[data-chart='series']")
+    expect(series.locator("figcaption")).to_have_text("Users, hourly")
+    expect(series.locator("canvas")).to_be_visible()
+    series.locator("summary").click()
+    expect(series.locator("tbody tr").first).to_be_visible()
+    expect(page.locator("figure", has_text="Actions").locator("canvas")).to_be_visible()
+
+
+def test_a_past_bucket_by_date(open_page: Callable[..., Watched], server: EngaugeServer) -> None:
+    page = open_page().page
+    log_in(page, server)
+    page.click("[data-interval='hourly']")
+    expect(page).to_have_url(re.compile(r"interval=hourly"))
+    page.click("[data-interval='daily']")
+    expect(page).to_have_url(re.compile(r"interval=daily"))
+    page.fill("#bucket-at", "2026-01-15T10:30")
+    page.click("button:has-text('Show')")
+    expect(page.locator("[data-bucket]")).to_have_attribute(
+        "data-bucket", "daily:2026-01-15T00:00:00+00:00"
+    )
+    expect(page.locator("[data-step='now']")).to_be_enabled()
+
+
+def test_origins_sort_and_an_origins_detail(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    server.send(
+        {"action": "view", "userID": "o1", "originType": "page", "originID": "/alpha"},
+        {"action": "view", "userID": "o1", "originType": "page", "originID": "/beta"},
+        {"action": "view", "userID": "o2", "originType": "page", "originID": "/beta"},
+    )
+    page = open_page().page
+    log_in(page, server)
+    page.click("#nav >> text=Origins")
+    expect(page.locator("h1")).to_have_text("Origins")
+    expect(page.locator("tbody tr").first).to_be_visible()
+    assert page.locator("[data-range]").inner_text().startswith("1\u2013")
+    page.click("[data-sort='originID']")
+    header = page.locator("th[aria-sort]")
+    expect(header).to_have_attribute("aria-sort", "descending")
+    ids = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert ids == sorted(ids, reverse=True)
+    page.click("[data-sort='originID']")
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    ids = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert ids == sorted(ids)
+
+    page.locator("tbody tr", has_text="/beta").locator("a").click()
+    expect(page.locator("h1")).to_have_text("Origin page · /beta")
+    rows = page.locator("table").first.locator("tbody tr")
+    expect(rows.first).to_contain_text("All time")
+    expect(page.locator("[data-chart='series'] canvas")).to_be_visible()
+
+
+def test_a_setting_persists_across_a_crash_and_restart(
+    start_server: Callable[..., EngaugeServer], open_page: Callable[..., Watched]
+) -> None:
+    server = start_server()
+    page = open_page().page
+    log_in(page, server)
+    page.click("#nav >> text=Settings")
+    page.uncheck("[name='toggle-hourly']")
+    page.fill("[name='retention-daily']", "30")
+    page.click("button:has-text('Save settings')")
+    expect(page.locator("[data-status]")).to_contain_text("Saved")
+
+    server.kill()  # kill -9: the saved setting must already be on disk
+    expect(page.locator("#live")).to_contain_text("Offline")
+    server.start()
+    page = open_page().page
+    log_in(page, server)
+    expect(page.locator("[data-interval='hourly']")).to_have_count(0)
+    expect(page.locator("[data-interval='daily']")).to_be_visible()
+    page.click("#nav >> text=Settings")
+    expect(page.locator("[name='toggle-hourly']")).not_to_be_checked()
+    expect(page.locator("[name='retention-daily']")).to_have_value("30")
+
+
+def test_an_invalid_setting_shows_the_servers_message(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    watched = open_page()
+    watched.expected.add((400, "/dashboard/settings"))
+    page = watched.page
+    log_in(page, server)
+    page.click("#nav >> text=Settings")
+    retention = page.locator("[name='retention-weekly']")
+    retention.evaluate("input => input.removeAttribute('max')")
+    retention.fill("100001")
+    page.click("button:has-text('Save settings')")
+    expect(page.get_by_role("alert")).to_contain_text("retention.weekly")
+
+
+def test_log_out_and_the_cookie_is_gone(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    log_in(page, server)
+    page.click("#logout")
+    expect(page.locator("h1")).to_have_text("Log in to Engauge")
+    expect(page.locator("#live")).to_be_hidden()
+    page.reload()
+    expect(page.locator("h1")).to_have_text("Log in to Engauge")
+
+
+def test_a_new_instance_shows_how_to_send_the_first_interaction(
+    start_server: Callable[..., EngaugeServer], open_page: Callable[..., Watched]
+) -> None:
+    server = start_server()
+    page = open_page().page
+    log_in(page, server)
+    empty = page.locator("[data-state='empty']")
+    expect(empty).to_contain_text("No interactions yet")
+    expect(empty).to_contain_text(f"curl -X POST {server.url}/api/interaction")
+    server.send({"action": "first", "userID": "first-user"})
+    expect(empty).to_have_count(0)
+
+
+def test_keyboard_only_login_and_interval_switch(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    page.goto(server.url + "/")
+    expect(page.locator("#username")).to_be_focused()
+    page.keyboard.type(USER)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator(TOTAL)).to_be_visible()
+    page.locator("[data-interval='weekly']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-interval='weekly']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_phone_width_has_no_sideways_scrolling(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page(width=390, height=844).page
+    log_in(page, server)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    screenshot = page.screenshot(full_page=True)
+    assert screenshot.startswith(b"\x89PNG")
+
+
+def test_overview_screenshot(open_page: Callable[..., Watched], server: EngaugeServer) -> None:
+    """Writes ``docs/overview.png`` for the README when UPDATE_SCREENSHOTS=1."""
+    server.send(
+        *[
+            {
+                "action": action,
+                "userID": f"shot-{index % 7}",
+                "originType": "page",
+                "originID": f"/page-{index % 4}",
+                "deviceType": ("desktop", "phone", "tablet")[index % 3],
+                "userType": ("member", "visitor")[index % 2],
+            }
+            for index, action in enumerate(["view"] * 12 + ["click"] * 6 + ["buy"] * 2)
+        ]
+    )
+    page = open_page(width=1280, height=1000).page
+    log_in(page, server)
+    expect(page.locator("figure", has_text="Device types").locator("canvas")).to_be_visible()
+    target = DOCS / "overview.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else None
+    image = page.screenshot(path=target, full_page=False)
+    assert image.startswith(b"\x89PNG") and len(image) > 20_000
