@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.scenarios import aggregator, batch_ingest, recovery, snapshot
+from benchmarks.screen import screen
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "aggregator": aggregator,
     "batch-ingest": batch_ingest,
     "snapshot": snapshot,
     "recovery": recovery,
+    "screen": screen,
 }
 RESULTS = Path(__file__).parent / "results"
 

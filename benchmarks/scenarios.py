@@ -29,6 +29,7 @@ from engauge.stream.validation import validate_interaction
 ZONE = ZoneInfo("UTC")
 tune_garbage_collector()  # as the server does
 API_KEY = "benchmark-api-key"
+PASSWORD = "benchmark-password"
 
 
 def aggregator(count: int = 100_000, batch: int = 1000) -> dict[str, Any]:
@@ -87,7 +88,7 @@ class RunningServer:
             "ENGAUGE_PORT": "0",
             "ENGAUGE_BASEPATH": base,
             "ENGAUGE_APIKEY": API_KEY,
-            "ENGAUGE_PASSWORD": "benchmark-password",
+            "ENGAUGE_PASSWORD": PASSWORD,
             "ENGAUGE_FSYNC": fsync,
             "ENGAUGE_TIMEZONE": "UTC",
         }

@@ -10,11 +10,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
-from conftest import PASSWORD, USER, EngaugeServer
+from conftest import PASSWORD, USER, EngaugeServer, days_ago
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -312,21 +313,50 @@ def test_phone_width_has_no_sideways_scrolling(
     assert screenshot.startswith(b"\x89PNG")
 
 
-def test_overview_screenshot(open_page: Callable[..., Watched], server: EngaugeServer) -> None:
+def demo_interactions(days: int = 14) -> list[dict[str, object]]:
+    """Two weeks of a small shop: visitors browse pages, some buy, on three kinds of device."""
+    interactions: list[dict[str, object]] = []
+    for day in range(days):
+        for visitor in range(4 + (day * 5) % 9):
+            user = f"visitor-{day}-{visitor}"
+            device = ("desktop", "phone", "tablet")[visitor % 3]
+            at = days_ago(day, hour=8 + visitor % 10)
+            pages = ["/", "/pricing", "/docs", "/blog"][: 1 + visitor % 4]
+            for step, page in enumerate(pages):
+                interactions.append(
+                    {
+                        "action": "view",
+                        "userID": user,
+                        "userType": "member" if visitor % 4 == 0 else "visitor",
+                        "deviceType": device,
+                        "originType": "page",
+                        "originID": page,
+                        "timestamp": (at + timedelta(minutes=step)).isoformat(),
+                    }
+                )
+            if visitor % 5 == 1:
+                interactions.append(
+                    {
+                        "action": "conversion",
+                        "userID": user,
+                        "deviceType": device,
+                        "entityType": "plan",
+                        "entityID": "pro",
+                        "originType": "page",
+                        "originID": "/pricing",
+                        "properties": {"amount": 49},
+                        "timestamp": (at + timedelta(minutes=5)).isoformat(),
+                    }
+                )
+    return interactions
+
+
+def test_overview_screenshot(
+    start_server: Callable[..., EngaugeServer], open_page: Callable[..., Watched]
+) -> None:
     """Writes ``docs/overview.png`` for the README when UPDATE_SCREENSHOTS=1."""
-    server.send(
-        *[
-            {
-                "action": action,
-                "userID": f"shot-{index % 7}",
-                "originType": "page",
-                "originID": f"/page-{index % 4}",
-                "deviceType": ("desktop", "phone", "tablet")[index % 3],
-                "userType": ("member", "visitor")[index % 2],
-            }
-            for index, action in enumerate(["view"] * 12 + ["click"] * 6 + ["buy"] * 2)
-        ]
-    )
+    server = start_server()
+    server.send(*demo_interactions())
     page = open_page(width=1280, height=1000).page
     log_in(page, server)
     expect(page.locator("figure", has_text="Device types").locator("canvas")).to_be_visible()
