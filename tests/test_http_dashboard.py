@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -1002,3 +1003,42 @@ def test_refused_requests_do_not_stall_a_kept_alive_connection(
                 except httpx.ReadTimeout:
                     server.kill()  # a stalled connection would hold up a graceful stop
                     pytest.fail(f"no answer after {method} {path}, round {round_}")
+
+
+def _idle_connection(server: EngaugeServer, path: str) -> socket.socket:
+    """A raw connection that made one request on ``path``, read the answer and kept alive."""
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=15)
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer or not answer.endswith(b"alive"):
+        answer += connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    return connection
+
+
+def test_an_idle_kept_alive_connection_does_not_hold_up_a_stop(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    """A browser tab keeps connections open between requests; a stop must not wait for them."""
+    server = start_server()
+    connection = _idle_connection(server, "/health")
+    try:
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - started < 3
+        assert connection.recv(1) == b""  # closed by the server
+    finally:
+        connection.close()
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
+    server: EngaugeServer,
+) -> None:
+    connection = _idle_connection(server, "/health")
+    try:
+        started = time.monotonic()
+        assert connection.recv(1) == b""
+        assert time.monotonic() - started < 10
+    finally:
+        connection.close()

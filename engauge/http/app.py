@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
+import trio
 from quart import Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
@@ -36,8 +38,27 @@ class Application:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
             await self.ingest(scope, receive, send)
+        elif scope["type"] == "http":
+            await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
         else:
             await self.web(scope, receive, send)  # type: ignore[arg-type]
+
+
+def _shielded(send: Send) -> Send:
+    """``send`` that Quart cannot cancel halfway.
+
+    Hypercorn marks a kept-alive connection idle inside the response's final ``send``, and
+    quart-trio cancels its request tasks as soon as that ``send`` delivers ``http.disconnect``.
+    Cancelled there, the connection is never marked idle again: neither the keep-alive timeout
+    nor a graceful stop would close it (a stop waited its full grace period for every browser
+    tab). Hypercorn shields the socket write itself, so the shield adds no new way to block.
+    """
+
+    async def shielded_send(message: MutableMapping[str, Any]) -> None:
+        with trio.CancelScope(shield=True):
+            await send(message)
+
+    return shielded_send
 
 
 def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> Quart:
