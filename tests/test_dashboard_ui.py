@@ -363,3 +363,19 @@ def test_overview_screenshot(
     target = DOCS / "overview.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else None
     image = page.screenshot(path=target, full_page=False)
     assert image.startswith(b"\x89PNG") and len(image) > 20_000
+
+
+def test_the_login_is_renewed_before_it_expires(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    """The token lasts 15 minutes; an open page renews it after about 11 (a fake clock)."""
+    watched = open_page()
+    page = watched.page
+    page.clock.install()
+    log_in(page, server)
+    renewals = len([url for url in watched.requests if url.endswith("/refresh-token")])
+    with page.expect_response(lambda response: response.url.endswith("/refresh-token")) as renewed:
+        page.clock.fast_forward("11:30")
+    assert renewed.value.status == 200
+    assert len([url for url in watched.requests if url.endswith("/refresh-token")]) > renewals
+    expect(page.locator("#live")).to_contain_text("Live")
