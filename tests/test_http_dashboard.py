@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -680,6 +681,18 @@ def test_bad_series_requests_are_400(
     assert word in response.json()["message"]
 
 
+def test_series_before_the_kept_history_is_empty_not_an_error(server: EngaugeServer) -> None:
+    """``to`` alone, older than retention: the default range is empty (a chart of nothing)."""
+    response = _series(server, interval="hourly", to="2020-01-01T00:00:00Z")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"interval": "hourly", "points": []}
+
+
+def test_dashboard_answers_are_never_cached(server: EngaugeServer) -> None:
+    assert server.dash("GET", "/dashboard/summaries").headers["cache-control"] == "no-store"
+    assert server.request("POST", "/login", json={}).headers["cache-control"] == "no-store"
+
+
 def test_series_with_unknown_scope_id_is_an_error(server: EngaugeServer) -> None:
     response = _series(server, interval="daily", scope="endpoint:0000000000000000")
     assert response.status_code in (400, 404)
@@ -1042,3 +1055,14 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(
         assert time.monotonic() - started < 10
     finally:
         connection.close()
+
+
+def test_property_names_with_slashes_and_percent_signs_have_details(
+    server: EngaugeServer,
+) -> None:
+    names = ["/lead", "a//b", "x/", "%41", "q?x#y", "ünï"]
+    server.send({"action": "named", "userID": "names", "properties": dict.fromkeys(names, 1)})
+    for name in names:
+        response = server.dash("GET", "/dashboard/properties/" + quote(name, safe=""))
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["id"] == name

@@ -64,6 +64,7 @@ def _shielded(send: Send) -> Send:
 def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> Quart:
     """Quart app with health, login, the dashboard page and the dashboard API behind the login."""
     web = QuartTrio("engauge", static_folder=str(STATIC), static_url_path="/static")
+    web.url_map.merge_slashes = False  # a property named "/a//b" is not another address
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
 
     @web.before_request

@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 from quart import Blueprint, Response, request
+from werkzeug.routing import PathConverter
 
 from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
@@ -40,6 +41,13 @@ MAX_LIMIT = 1000
 MAX_POINTS = 1000
 
 
+class AnythingConverter(PathConverter):
+    """A property name as the last part of a path: anything, even a leading or double ``/``."""
+
+    regex = ".+"
+    part_isolating = False
+
+
 class DashboardApi:
     """Answers the dashboard resources from the aggregator's state.
 
@@ -63,12 +71,13 @@ class DashboardApi:
 
     def blueprint(self) -> Blueprint:
         routes = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+        routes.record_once(lambda state: state.app.url_map.converters.update(anything=AnythingConverter))
         routes.add_url_rule("/summaries", view_func=self.summaries)
         routes.add_url_rule("/stream", view_func=self.stream)
         routes.add_url_rule("/summaries/<interval>", view_func=self.summary)
         routes.add_url_rule("/series", view_func=self.series)
         routes.add_url_rule("/properties", view_func=self.property_list)
-        routes.add_url_rule("/properties/<path:name>", view_func=self.property_detail)
+        routes.add_url_rule("/properties/<anything:name>", view_func=self.property_detail)
         routes.add_url_rule("/settings", view_func=self.get_settings, methods=["GET"])
         routes.add_url_rule("/settings", view_func=self.put_settings, methods=["PUT"])
         routes.add_url_rule("/export/interactions", view_func=self.export)
@@ -139,8 +148,9 @@ class DashboardApi:
             interval, self.calendar.start(interval, end), 1 - MAX_POINTS
         )
         default_start = max(self.aggregator.retention_cutoff(interval, now), earliest_shown)
-        start = self._instant("from", default_start)
-        if start >= end:
+        # Before the kept history, the default range is empty rather than an error.
+        start = self._instant("from", min(default_start, end))
+        if start >= end and request.args.get("from"):
             raise ApiError(400, "from: must be before to")
         kind, key = self._scope(request.args.get("scope"))
         metrics = self._metrics(request.args.get("metrics", "total"), kind)

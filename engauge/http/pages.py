@@ -55,6 +55,8 @@ def add_pages(web: Quart) -> None:
         if request.path.startswith("/static/"):
             # Revalidate on every load (a 304 on localhost), so an upgrade is never half-cached.
             response.headers["Cache-Control"] = "no-cache"
+        elif response.mimetype == "application/json":
+            response.headers["Cache-Control"] = "no-store"  # statistics and tokens: never cached
         if response.mimetype == "text/html":
             response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return response
