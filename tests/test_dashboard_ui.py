@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -173,16 +174,17 @@ def test_intervals_history_and_a_chart_of_any_figure(
     expect(series.locator("canvas")).to_be_visible()
     series.locator("summary").click()
     expect(series.locator("tbody tr").first).to_be_visible()
-    expect(page.locator("figure", has_text="Actions").locator("canvas")).to_be_visible()
+    expect(page.locator("figure:has(figcaption:text-is('Actions')) canvas")).to_be_visible()
 
 
 def test_a_past_bucket_by_date(open_page: Callable[..., Watched], server: EngaugeServer) -> None:
     page = open_page().page
     log_in(page, server)
+    label = page.locator("[data-bucket]")
     page.click("[data-interval='hourly']")
-    expect(page).to_have_url(re.compile(r"interval=hourly"))
+    expect(label).to_have_attribute("data-bucket", re.compile(r"^hourly:"))
     page.click("[data-interval='daily']")
-    expect(page).to_have_url(re.compile(r"interval=daily"))
+    expect(label).to_have_attribute("data-bucket", re.compile(r"^daily:"))
     page.fill("#bucket-at", "2026-01-15T10:30")
     page.click("button:has-text('Show')")
     expect(page.locator("[data-bucket]")).to_have_attribute(
@@ -208,11 +210,11 @@ def test_origins_sort_and_an_origins_detail(
     page.click("[data-sort='originID']")
     header = page.locator("th[aria-sort]")
     expect(header).to_have_attribute("aria-sort", "descending")
-    ids = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    ids = page.locator("tbody tr td:nth-child(1)").all_inner_texts()
     assert ids == sorted(ids, reverse=True)
     page.click("[data-sort='originID']")
     expect(header).to_have_attribute("aria-sort", "ascending")
-    ids = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    ids = page.locator("tbody tr td:nth-child(1)").all_inner_texts()
     assert ids == sorted(ids)
 
     page.locator("tbody tr", has_text="/beta").locator("a").click()
@@ -222,10 +224,16 @@ def test_origins_sort_and_an_origins_detail(
     expect(page.locator("[data-chart='series'] canvas")).to_be_visible()
 
 
-def test_a_setting_persists_across_a_crash_and_restart(
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_setting_persists_across_a_crash_and_the_page_reconnects(
     start_server: Callable[..., EngaugeServer], open_page: Callable[..., Watched]
 ) -> None:
-    server = start_server()
+    server = start_server(env={"ENGAUGE_PORT": str(free_port())})
     page = open_page().page
     log_in(page, server)
     page.click("#nav >> text=Settings")
@@ -236,14 +244,60 @@ def test_a_setting_persists_across_a_crash_and_restart(
 
     server.kill()  # kill -9: the saved setting must already be on disk
     expect(page.locator("#live")).to_contain_text("Offline")
-    server.start()
-    page = open_page().page
-    log_in(page, server)
-    expect(page.locator("[data-interval='hourly']")).to_have_count(0)
-    expect(page.locator("[data-interval='daily']")).to_be_visible()
-    page.click("#nav >> text=Settings")
+    server.start()  # the same port: the open page finds the server again by itself
+    expect(page.locator("#live")).to_contain_text("Live", timeout=15_000)
     expect(page.locator("[name='toggle-hourly']")).not_to_be_checked()
     expect(page.locator("[name='retention-daily']")).to_have_value("30")
+    page.click("#nav >> text=Overview")
+    expect(page.locator("[data-interval='hourly']")).to_have_count(0)
+    page.click("[data-interval='allTime']")
+    before = server.settled_total()
+    expect(page.locator(TOTAL)).to_have_text(f"{before:,}")
+    server.send({"action": "after-restart", "userID": "reconnected"})
+    expect(page.locator(TOTAL)).to_have_text(f"{before + 1:,}")
+
+
+def test_a_link_opened_before_logging_in_is_shown_after(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    page.goto(server.url + "/#/origins?sort=users")
+    page.fill("#username", USER)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    expect(page.locator("h1")).to_have_text("Origins")
+    expect(page.locator("h1")).to_be_focused()
+    expect(page.locator("th[aria-sort]")).to_contain_text("Users")
+
+
+def test_the_skip_link_moves_focus_to_the_content(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    log_in(page, server)
+    page.reload()  # a fresh load leaves focus at the top of the page
+    expect(page.locator(TOTAL)).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
+    expect(page.locator("h1")).to_have_text("Overview")
+
+
+def test_live_updates_keep_an_opened_table_open_and_charts_in_place(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    page = open_page().page
+    log_in(page, server)
+    actions = page.locator("figure:has(figcaption:text-is('Actions'))")
+    server.send({"action": "table-open", "userID": "table-user"})
+    expect(actions.locator("details")).to_be_visible()
+    actions.locator("summary").click()
+    expect(actions.locator("details")).to_have_attribute("open", "")
+    server.send({"action": "table-open-2", "userID": "table-user"})
+    expect(actions.locator("tbody")).to_contain_text("table-open-2")
+    expect(actions.locator("details")).to_have_attribute("open", "")
+    assert actions.locator("canvas").count() == 1
 
 
 def test_an_invalid_setting_shows_the_servers_message(
@@ -305,10 +359,15 @@ def test_keyboard_only_login_and_interval_switch(
 def test_phone_width_has_no_sideways_scrolling(
     open_page: Callable[..., Watched], server: EngaugeServer
 ) -> None:
+    """Wide tables scroll inside their box; the page itself never scrolls sideways."""
+    server.send({"action": "a-rather-long-action-name", "userID": "phone", "originID": "/x"})
     page = open_page(width=390, height=844).page
     log_in(page, server)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390
+    for section in ("Overview", "Endpoints", "Origins", "Properties", "Settings"):
+        page.click(f"#nav >> text={section}")
+        expect(page.locator("h1")).to_contain_text(section)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, section
     screenshot = page.screenshot(full_page=True)
     assert screenshot.startswith(b"\x89PNG")
 
@@ -359,7 +418,7 @@ def test_overview_screenshot(
     server.send(*demo_interactions())
     page = open_page(width=1280, height=1000).page
     log_in(page, server)
-    expect(page.locator("figure", has_text="Device types").locator("canvas")).to_be_visible()
+    expect(page.locator("figure:has(figcaption:text-is('Device types')) canvas")).to_be_visible()
     target = DOCS / "overview.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else None
     image = page.screenshot(path=target, full_page=False)
     assert image.startswith(b"\x89PNG") and len(image) > 20_000

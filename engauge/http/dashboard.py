@@ -71,7 +71,8 @@ class DashboardApi:
 
     def blueprint(self) -> Blueprint:
         routes = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-        routes.record_once(lambda state: state.app.url_map.converters.update(anything=AnythingConverter))
+        converters = {"anything": AnythingConverter}
+        routes.record_once(lambda state: state.app.url_map.converters.update(converters))
         routes.add_url_rule("/summaries", view_func=self.summaries)
         routes.add_url_rule("/stream", view_func=self.stream)
         routes.add_url_rule("/summaries/<interval>", view_func=self.summary)

@@ -7,7 +7,11 @@ export class ApiFailure extends Error {
   }
 }
 
+const RETRY_MS = 30000;
 let refreshTimer = null;
+
+/** ``onLoggedOut`` is called when the login cannot be renewed any more. */
+export const session = { onLoggedOut: () => {} };
 
 /** A JSON request; resolves to ``{body, headers}`` or throws an ApiFailure with the server's message. */
 export async function api(path, { method = 'GET', json } = {}) {
@@ -36,8 +40,16 @@ export async function api(path, { method = 'GET', json } = {}) {
 }
 
 function keepFresh(expirySeconds) {
+  schedule(Math.max(5, expirySeconds * 0.75) * 1000);
+}
+
+function schedule(delay) {
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => refresh().catch(() => {}), Math.max(5, expirySeconds * 0.75) * 1000);
+  refreshTimer = setTimeout(() => refresh().catch((failure) => {
+    // Unreachable for now: try again while the token may still be valid.
+    if (failure.status === 401) session.onLoggedOut();
+    else schedule(RETRY_MS);
+  }), delay);
 }
 
 /** Renews the login cookie, and again before the new one expires. Throws 401 when logged out. */

@@ -1,11 +1,11 @@
 // Charts drawn with Chart.js (served from static/vendor/), each with a data table beside it
 // so every figure can be read without colour or a mouse.
 
-import { format, h, table } from './dom.js';
+import { format, h, replace, table } from './dom.js';
 
 const drawn = new Set();
 
-export function chartsAvailable() {
+function chartsAvailable() {
   return typeof window.Chart === 'function';
 }
 
@@ -55,7 +55,7 @@ function draw(box, config, description, wholeNumbers) {
 }
 
 /** Rows of a SPEC §5 Distribution, the folded rest as "other". */
-export function distributionRows(distribution) {
+function distributionRows(distribution) {
   const rows = distribution.values.map(({ value, count, percentage }) => ({ value: String(value), count, percentage }));
   if (distribution.other > 0) {
     rows.push({ value: 'other', count: distribution.other, percentage: distribution.other / distribution.total });
@@ -63,29 +63,59 @@ export function distributionRows(distribution) {
   return rows;
 }
 
-/** A bar chart of a distribution (top 20 bars; the table lists every kept value). */
+function forget(chart) {
+  if (!chart) return;
+  drawn.delete(chart);
+  chart.destroy();
+}
+
+/**
+ * A bar chart of a distribution (top 20 bars; the table lists every kept value).
+ * ``update`` redraws it in place, keeping an opened table open.
+ */
 export function distributionChart(title, distribution) {
-  const rows = distributionRows(distribution);
-  const figure = h('figure', { class: 'chart' }, h('figcaption', {}, title));
-  if (rows.length === 0) {
-    figure.append(h('p', { class: 'muted' }, 'No values in this bucket.'));
-    return figure;
-  }
-  const box = h('div', { class: 'chart-box' });
-  const shown = rows.slice(0, 20);
-  const description = `Bar chart of ${title}: ` + shown.map((row) => `${row.value} ${format(row.count, 'count')}`).join(', ');
-  figure.append(box, h('details', {}, h('summary', {}, `${title} as a table`),
-    table([
+  const figure = h('figure', { class: 'chart' });
+  const tableHolder = h('details', {}, h('summary', {}, `${title} as a table`));
+  let chart = null;
+  let shownEmpty = null;
+
+  function update(next) {
+    const rows = distributionRows(next);
+    const shown = rows.slice(0, 20);
+    const description = `Bar chart of ${title}: ` + shown.map((row) => `${row.value} ${format(row.count, 'count')}`).join(', ');
+    tableHolder.querySelector('.table-wrap')?.remove();
+    tableHolder.append(table([
       { field: 'value', label: 'Value' },
       { field: 'count', label: 'Count', kind: 'count', number: true },
       { field: 'percentage', label: 'Share', kind: 'rate', number: true },
-    ], rows, title)));
-  draw(box, {
-    type: 'bar',
-    data: { labels: shown.map((row) => row.value), datasets: [{ label: title, data: shown.map((row) => row.count), maxBarThickness: 48 }] },
-    options: { indexAxis: rows.length > 6 ? 'y' : 'x' },
-  }, description, true);
-  return figure;
+    ], rows, title));
+    if (chart && rows.length > 0) {
+      chart.data.labels = shown.map((row) => row.value);
+      chart.data.datasets[0].data = shown.map((row) => row.count);
+      chart.options.indexAxis = rows.length > 6 ? 'y' : 'x';
+      chart.update('none');
+      chart.canvas.setAttribute('aria-label', description);
+      return;
+    }
+    if (shownEmpty === (rows.length === 0)) return;
+    shownEmpty = rows.length === 0;
+    forget(chart);
+    chart = null;
+    if (shownEmpty) {
+      replace(figure, h('figcaption', {}, title), h('p', { class: 'muted' }, 'No values in this bucket.'));
+      return;
+    }
+    const box = h('div', { class: 'chart-box' });
+    replace(figure, h('figcaption', {}, title), box, tableHolder);
+    chart = draw(box, {
+      type: 'bar',
+      data: { labels: shown.map((row) => row.value), datasets: [{ label: title, data: shown.map((row) => row.count), maxBarThickness: 48 }] },
+      options: { indexAxis: rows.length > 6 ? 'y' : 'x' },
+    }, description, true);
+  }
+
+  update(distribution);
+  return { figure, update };
 }
 
 /** A line chart of one metric over time; ``update`` redraws it with new points. */

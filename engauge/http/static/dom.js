@@ -88,6 +88,15 @@ export function table(columns, rows, caption) {
       }))))));
 }
 
+const FOCUS_KEYS = ['data-interval', 'data-metric', 'data-step', 'data-sort', 'data-page', 'id'];
+
+/** A selector that finds the same control after a view is drawn again, or null. */
+export function focusKey(element) {
+  if (!element || element === document.body) return null;
+  const name = FOCUS_KEYS.find((key) => element.hasAttribute(key));
+  return name ? `[${name}="${CSS.escape(element.getAttribute(name))}"]` : null;
+}
+
 export function errorBox(message) {
   return h('p', { class: 'error', role: 'alert' }, message);
 }

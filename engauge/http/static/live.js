@@ -5,9 +5,11 @@ import { refresh } from './api.js';
 const RETRY_MS = 3000;
 
 export class Live {
-  constructor(indicator, onLoggedOut) {
+  constructor(indicator, onLoggedOut, onReconnected) {
     this.indicator = indicator;
     this.onLoggedOut = onLoggedOut;
+    this.onReconnected = onReconnected;
+    this.wasDown = false;
     this.source = null;
     this.retryTimer = null;
     this.up = false;
@@ -16,14 +18,21 @@ export class Live {
   }
 
   start() {
+    this.stopped = false;
     if (this.source) return;
     this.indicator.hidden = false;
     const source = new EventSource('/dashboard/stream');
     this.source = source;
-    source.addEventListener('open', () => this.show(true));
+    source.addEventListener('open', () => {
+      this.show(true);
+      // Back after an outage: what is on screen may have missed changes.
+      if (this.wasDown) this.onReconnected();
+      this.wasDown = false;
+    });
     source.addEventListener('summary', (event) => this.receive(JSON.parse(event.data)));
     source.addEventListener('error', () => {
       this.show(false);
+      this.wasDown = true;
       if (source.readyState === EventSource.CLOSED) {
         // Refused (a lapsed login) or the server is gone: check the login, then reconnect.
         this.source = null;
@@ -34,10 +43,14 @@ export class Live {
 
   stop() {
     clearTimeout(this.retryTimer);
+    this.stopped = true;
     this.source?.close();
     this.source = null;
+    this.wasDown = false;
     this.latest.clear();
-    this.show(false);
+    this.up = false;
+    this.indicator.dataset.state = 'off';
+    this.indicator.querySelector('.live-label').textContent = 'Connecting…';
     this.indicator.hidden = true;
   }
 
@@ -46,7 +59,7 @@ export class Live {
     this.retryTimer = setTimeout(async () => {
       try {
         await refresh();
-        this.start();
+        if (!this.stopped) this.start();
       } catch (failure) {
         if (failure.status === 401) this.onLoggedOut();
         else this.retry();
@@ -66,6 +79,7 @@ export class Live {
   }
 
   show(up) {
+    if (this.up === up && this.indicator.dataset.state !== 'off') return;
     this.up = up;
     this.indicator.dataset.state = up ? 'up' : 'down';
     this.indicator.querySelector('.live-label').textContent = up ? 'Live' : 'Offline — reconnecting';

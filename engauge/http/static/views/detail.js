@@ -49,13 +49,13 @@ export async function profileDetail(ctx) {
   replace(main,
     backLink(kind),
     h('h1', { tabindex: '-1' }, `${kind[0].toUpperCase()}${kind.slice(1)} ${IDENTITY[kind].map((field) => body[field]).filter(Boolean).join(' · ') || body.id}`),
-    h('dl', { class: 'identity' }, ['id', ...IDENTITY[kind]].flatMap((field) => [h('dt', {}, field), h('dd', {}, body[field] ?? '—')])),
+    h('dl', { class: 'identity' }, ['id', ...IDENTITY[kind]].flatMap((field) => [h('dt', {}, field), h('dd', {}, body[field] || '—')])),
     h('h2', {}, 'Current buckets'),
     table(columns, stats, 'Figures by interval'),
     h('h2', {}, 'History'),
     seriesHolder,
     h('h2', {}, 'Breakdowns, all time'),
-    h('div', { class: 'charts' }, BREAKDOWNS.filter(([field]) => allTime[field]).map(([field, title]) => distributionChart(title, allTime[field]))),
+    h('div', { class: 'charts' }, BREAKDOWNS.filter(([field]) => allTime[field]).map(([field, title]) => distributionChart(title, allTime[field]).figure)),
     h('h2', {}, 'Properties, all time'),
     propertyTable(allTime.propertyStats));
   const calendar = Object.keys(body.stats).find((name) => name === 'daily') || Object.keys(body.stats).find((name) => name !== 'allTime');
@@ -100,7 +100,7 @@ export async function propertyDetail(ctx) {
       { field: 'values.distinct', label: 'Distinct values', kind: 'count', number: true },
     ], rows, 'Property figures by interval'),
     h('h2', {}, 'Values, all time'),
-    h('div', { class: 'charts' }, distributionChart('Values', body.stats.values)),
+    h('div', { class: 'charts' }, distributionChart('Values', body.stats.values).figure),
     h('p', { class: 'muted' }, `${format(body.stats.numbers.count, 'count')} numeric values; strings, booleans and string arrays are counted above.`));
   return {};
 }

@@ -1,36 +1,37 @@
 // Endpoints, origins, entities and properties: sortable, paginated tables (all-time figures).
 
 import { api } from '../api.js';
-import { format, h, pick, replace } from '../dom.js';
+import { focusKey, format, h, pick, replace } from '../dom.js';
 
 const PAGE = 50;
 
 const text = (field, label) => ({ field, label });
+const link = (field, label) => ({ field, label, link: true });
 const count = (field, label) => ({ field, label, kind: 'count', number: true, sortable: true });
 
 export const LISTS = {
   endpoints: {
     title: 'Endpoints', resource: 'endpoint', detail: 'endpoint',
-    columns: [text('action', 'Action'), text('entityType', 'Entity type'), text('entityID', 'Entity'),
+    columns: [link('action', 'Action'), text('entityType', 'Entity type'), text('entityID', 'Entity'),
       text('originType', 'Origin type'), text('originID', 'Origin'), count('total', 'Interactions'),
       count('users', 'Users'), count('conversions.count', 'Conversions'),
       { ...count('conversions.revenue', 'Revenue'), kind: 'number' }],
   },
   origins: {
     title: 'Origins', resource: 'origin', detail: 'origin',
-    columns: [text('originType', 'Origin type'), text('originID', 'Origin'), count('total', 'Interactions'),
+    columns: [link('originID', 'Origin'), text('originType', 'Origin type'), count('total', 'Interactions'),
       count('users', 'Users'), count('entries', 'Entries'), count('exits', 'Exits'),
       { ...count('bounceRate', 'Bounce rate'), kind: 'rate' }, count('conversions.count', 'Conversions')],
   },
   entities: {
     title: 'Entities', resource: 'entity', detail: 'entity',
-    columns: [text('entityType', 'Entity type'), text('entityID', 'Entity'), count('total', 'Interactions'),
+    columns: [link('entityID', 'Entity'), text('entityType', 'Entity type'), count('total', 'Interactions'),
       count('users', 'Users'), count('conversions.count', 'Conversions'),
       { ...count('conversions.revenue', 'Revenue'), kind: 'number' }],
   },
   properties: {
     title: 'Properties', resource: 'properties', detail: 'property',
-    columns: [text('name', 'Property'), { field: 'types', label: 'Types', render: (row) => row.types.join(', ') },
+    columns: [link('name', 'Property'), { field: 'types', label: 'Types', render: (row) => row.types.join(', ') },
       count('total', 'Interactions carrying it')],
   },
 };
@@ -58,22 +59,35 @@ export async function listView(ctx) {
         `No ${list.title.toLowerCase()} yet: they appear as interactions arrive.`));
       return;
     }
+    if (rows.length === 0) {
+      replace(holder, h('p', { class: 'notice' }, `There are only ${format(total, 'count')} rows. `,
+        h('a', { href: `#/${name}?sort=${encodeURIComponent(sort)}` }, 'Go to the first page')));
+      return;
+    }
+    const focused = holder.contains(document.activeElement) ? focusKey(document.activeElement) : null;
     replace(holder, renderTable(list, rows, sort, (next) => go(name, { sort: next })),
       h('nav', { class: 'pager', 'aria-label': 'Pages' },
-        h('button', { type: 'button', disabled: offset === 0, onclick: () => go(name, { sort, offset: String(Math.max(0, offset - PAGE)) }) }, '◀ Previous'),
+        h('button', { type: 'button', 'data-page': 'previous', disabled: offset === 0, onclick: () => go(name, { sort, offset: String(Math.max(0, offset - PAGE)) }) }, '◀ Previous'),
         h('span', { 'data-range': '' }, `${offset + 1}–${Math.min(offset + rows.length, total)} of ${format(total, 'count')}`),
-        h('button', { type: 'button', disabled: offset + PAGE >= total, onclick: () => go(name, { sort, offset: String(offset + PAGE) }) }, 'Next ▶')));
+        h('button', { type: 'button', 'data-page': 'next', disabled: offset + PAGE >= total, onclick: () => go(name, { sort, offset: String(offset + PAGE) }) }, 'Next ▶')));
+    if (focused) holder.querySelector(focused)?.focus();
   }
 
   await load();
   let pending = null;
   return {
     onLive() {
-      pending ??= setTimeout(() => { pending = null; load().catch(ctx.fail); }, 250);
+      pending ??= setTimeout(() => { pending = null; load().catch(ctx.warn); }, 250);
     },
     refresh: load,
     leave() { clearTimeout(pending); },
   };
+}
+
+/** A link that can always be seen and read, even for an empty identity field. */
+function linkText(list, row, shown) {
+  if (row.id === 'other' && list.resource !== 'properties') return 'other (beyond the cap)';
+  return shown === '' ? '(empty)' : shown;
 }
 
 function renderTable(list, rows, sort, sortBy) {
@@ -88,10 +102,10 @@ function renderTable(list, rows, sort, sortBy) {
       column.label, sorted ? (descending ? ' ▼' : ' ▲') : '',
       h('span', { class: 'visually-hidden' }, sorted ? (descending ? ', sorted descending' : ', sorted ascending') : ', sort')));
   });
-  const body = rows.map((row) => h('tr', { 'data-id': row.id }, list.columns.map((column, index) => {
+  const body = rows.map((row) => h('tr', { 'data-id': row.id }, list.columns.map((column) => {
     const shown = column.render ? column.render(row) : format(pick(row, column.field), column.kind);
-    const content = index === 0
-      ? h('a', { href: `#/${list.detail}/${encodeURIComponent(row.id)}` }, row.id === 'other' ? 'other (beyond the cap)' : shown)
+    const content = column.link
+      ? h('a', { href: `#/${list.detail}/${encodeURIComponent(row.id)}` }, linkText(list, row, shown))
       : shown;
     return h('td', { class: column.number ? 'number' : null }, content);
   })));

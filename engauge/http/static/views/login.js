@@ -3,8 +3,8 @@
 import { login } from '../api.js';
 import { errorBox, h, replace } from '../dom.js';
 
-export function loginView({ main, onLoggedIn }) {
-  const message = h('div', { 'aria-live': 'assertive' });
+export function loginView({ main, message: notice, onLoggedIn }) {
+  const message = h('div', { 'aria-live': 'assertive' }, notice ? errorBox(notice) : null);
   const username = h('input', { type: 'text', id: 'username', name: 'username', autocomplete: 'username', required: true });
   const password = h('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Log in');

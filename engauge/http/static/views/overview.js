@@ -3,7 +3,7 @@
 
 import { api } from '../api.js';
 import { distributionChart, seriesChart } from '../charts.js';
-import { INTERVAL_NAMES, format, h, pick, replace, wallTime, zoneOf } from '../dom.js';
+import { INTERVAL_NAMES, errorBox, format, h, pick, replace, wallTime, zoneOf } from '../dom.js';
 import { fetchSeries } from '../series.js';
 
 export const METRICS = [
@@ -32,7 +32,9 @@ const DISTRIBUTIONS = [
 ];
 
 const SERIES_FOR_ALL_TIME = 'daily';
-const REFETCH_MS = 1000;
+const REFETCH_DELAY_MS = 250;
+const ROLLOVER_GRACE_MS = 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Where an "earlier"/"later" step lands: one second before this bucket, or its end. */
 function earlier(summary) {
@@ -102,17 +104,27 @@ export async function overview(ctx) {
       return;
     }
     const to = interval === 'allTime' ? null : summary.end;
-    const { labels, values, lastStart } = await fetchSeries(seriesInterval, metric, { to });
+    let points;
+    try {
+      points = await fetchSeries(seriesInterval, metric, { to });
+    } catch (failure) {
+      if (failure.status === 401) throw failure;
+      replace(seriesHolder, errorBox(`The chart cannot be drawn: ${failure.message}`));
+      return;
+    }
     if (!ctx.current()) return;
-    seriesEnd = lastStart;
+    if (points.labels.length === 0) {
+      replace(seriesHolder, h('p', { class: 'muted' }, 'No history is kept this far back (see retention in Settings).'));
+      return;
+    }
+    seriesEnd = points.lastStart;
     const title = `${metricInfo[1]}, ${INTERVAL_NAMES[seriesInterval].toLowerCase()}`;
-    series = seriesChart(title, labels, values, metricInfo[2]);
+    series = seriesChart(title, points.labels, points.values, metricInfo[2]);
     replace(seriesHolder, series.figure);
   }
 
-  function drawDistributions() {
-    replace(distributions, DISTRIBUTIONS.map(([field, title]) => distributionChart(title, summary[field])));
-  }
+  const breakdowns = DISTRIBUTIONS.map(([field, title]) => [field, distributionChart(title, summary[field])]);
+  replace(distributions, breakdowns.map(([, chart]) => chart.figure));
 
   function showFigures(figures) {
     for (const [path, { value, kind }] of cards) value.textContent = format(pick(figures, path), kind);
@@ -131,22 +143,36 @@ export async function overview(ctx) {
   }
 
   await drawSeries();
-  drawDistributions();
   const allTime = interval === 'allTime' ? summary : live.latest.get('allTime');
   showEmptyState(allTime ? allTime.total : (await api('/dashboard/summaries/allTime')).body.total);
 
+  const reload = () => go('overview', query({}), { replace: true });
   let refetchTimer = null;
   async function refetch() {
     refetchTimer = null;
-    const fresh = await fetchSummary(interval, at);
+    let fresh;
+    try {
+      fresh = await fetchSummary(interval, at);
+    } catch (failure) {
+      if (failure.status === 400) reload(); // the interval was disabled meanwhile
+      else throw failure;
+      return;
+    }
     if (!ctx.current()) return;
+    if (fresh.id !== summary.id) {
+      reload(); // a new bucket began
+      return;
+    }
     summary = fresh;
     showFigures(summary);
-    drawDistributions();
+    for (const [field, chart] of breakdowns) chart.update(summary[field]);
   }
   function scheduleRefetch() {
-    refetchTimer ??= setTimeout(() => refetch().catch(ctx.fail), REFETCH_MS / 4);
+    refetchTimer ??= setTimeout(() => refetch().catch(ctx.warn), REFETCH_DELAY_MS);
   }
+  // The live bucket ends even when nothing arrives: move on to the next one then.
+  const untilEnd = isLive() && summary.end ? Date.parse(summary.end) - Date.now() + ROLLOVER_GRACE_MS : null;
+  const rollover = untilEnd !== null && untilEnd < MAX_TIMER_MS ? setTimeout(reload, Math.max(0, untilEnd)) : null;
 
   return {
     onLive(summaries) {
@@ -154,7 +180,7 @@ export async function overview(ctx) {
         if (event.interval === 'allTime') showEmptyState(event.total);
         if (event.interval !== interval || !isLive()) continue;
         if (event.id !== summary.id) {
-          go('overview', query({}), { replace: true }); // a new bucket began
+          reload();
           return;
         }
         showFigures(event);
@@ -162,11 +188,10 @@ export async function overview(ctx) {
         scheduleRefetch();
       }
     },
-    async refresh() {
-      await refetch();
-    },
+    refresh: refetch,
     leave() {
       clearTimeout(refetchTimer);
+      clearTimeout(rollover);
     },
   };
 }
