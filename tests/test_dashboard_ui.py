@@ -84,11 +84,15 @@ def open_page(chromium: Browser) -> Iterator[Callable[..., Watched]]:
     assert not errors, errors
 
 
-def log_in(page: Page, server: EngaugeServer) -> None:
-    page.goto(server.url + "/")
+def submit_login(page: Page) -> None:
     page.fill("#username", USER)
     page.fill("#password", PASSWORD)
     page.press("#password", "Enter")
+
+
+def log_in(page: Page, server: EngaugeServer) -> None:
+    page.goto(server.url + "/")
+    submit_login(page)
     expect(page.locator(TOTAL)).to_be_visible()
     expect(page.locator("#live")).to_contain_text("Live")
 
@@ -262,9 +266,7 @@ def test_a_link_opened_before_logging_in_is_shown_after(
 ) -> None:
     page = open_page().page
     page.goto(server.url + "/#/origins?sort=users")
-    page.fill("#username", USER)
-    page.fill("#password", PASSWORD)
-    page.press("#password", "Enter")
+    submit_login(page)
     expect(page.locator("h1")).to_have_text("Origins")
     expect(page.locator("h1")).to_be_focused()
     expect(page.locator("th[aria-sort]")).to_contain_text("Users")
