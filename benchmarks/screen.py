@@ -19,7 +19,7 @@ import httpx
 from playwright.sync_api import Page, expect, sync_playwright
 
 from benchmarks.scenarios import API_KEY, PASSWORD, RunningServer
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
+from tests.debian import CHROMIUM, CHROMIUM_ARGS, install_chromium
 
 TOTAL = "[data-metric='total'] .card-value"
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, install_chromium
 from conftest import PASSWORD, USER, EngaugeServer, days_ago
+from debian import CHROMIUM, CHROMIUM_ARGS, install_chromium
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

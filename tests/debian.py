@@ -1,7 +1,7 @@
-"""Headless Chromium for the dashboard tests: Debian's ``chromium`` driven by Playwright.
+"""Debian programs the tests and benchmarks drive: Chromium (through Playwright) and wrk.
 
-When ``/usr/bin/chromium`` is missing, the set-up installs it with ``apt-get`` (as root);
-where that is impossible the browser tests are skipped with the reason.
+When a program is missing, the set-up installs its package with ``apt-get`` (as root); where
+that is impossible the caller skips, giving the reason.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
+WRK = Path("/usr/bin/wrk")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -26,16 +27,26 @@ INSTALL_TIMEOUT = 900
 
 def install_chromium() -> str | None:
     """Make sure Chromium is installed; the reason it cannot be, or ``None``."""
-    if CHROMIUM.exists():
+    return install("chromium", CHROMIUM)
+
+
+def install_wrk() -> str | None:
+    """Make sure wrk (an HTTP load generator) is installed; why it cannot be, or ``None``."""
+    return install("wrk", WRK)
+
+
+def install(package: str, executable: Path) -> str | None:
+    """Install ``package`` unless ``executable`` exists; the reason it cannot be, or ``None``."""
+    if executable.exists():
         return None
     if shutil.which("apt-get") is None:
-        return "chromium is not installed and there is no apt-get to install it"
+        return f"{package} is not installed and there is no apt-get to install it"
     if os.geteuid() != 0:
-        return "chromium is not installed and installing it with apt-get needs root"
+        return f"{package} is not installed and installing it with apt-get needs root"
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
     ):
         try:
             result = subprocess.run(
@@ -51,4 +62,4 @@ def install_chromium() -> str | None:
         if result.returncode != 0:
             last = (result.stderr or result.stdout).strip().splitlines()[-1:]
             return f"{' '.join(command)} failed: {' '.join(last)}"
-    return None if CHROMIUM.exists() else "apt-get installed no /usr/bin/chromium"
+    return None if executable.exists() else f"apt-get installed no {executable}"
