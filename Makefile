@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := engauge/http/static/vendor/.locked
 
-.PHONY: run test lint bench assets clean
+.PHONY: run test lint bench profile assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,14 @@ lint: $(STAMP)
 test: lint $(ASSETS)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(ASSETS)
 	$(BIN)/python -m benchmarks
+
+# A flame graph of the server under the batch scenario: where the next optimisation starts.
+profile: $(STAMP) $(ASSETS)
+	$(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/py-spy record --subprocesses --rate 200 -o benchmarks/results/profile-batch-ingest.svg \
+		-- $(BIN)/python -m benchmarks batch-ingest --results $$(mktemp -d)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache engauge/http/static/vendor
