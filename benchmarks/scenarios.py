@@ -35,6 +35,8 @@ from engauge.stream.validation import validate_interaction
 ZONE = ZoneInfo("UTC")
 tune_garbage_collector()  # as the server does
 API_KEY = "benchmark-api-key"
+BATCH_SIZES = (10, 100)
+"""Smaller requests than the main batch scenario's, to show the cost per request."""
 PASSWORD = "benchmark-password"
 
 
@@ -75,6 +77,13 @@ def batch_ingest(batches: int = 100, size: int = 1000) -> dict[str, Any]:
         msgspec.json.decode(body)
     floor = round(total / (time.perf_counter() - started))
     measured = {fsync: _post_all(bodies, fsync) for fsync in ("everysec", "always")}
+    by_size = {}
+    for per_request in BATCH_SIZES:
+        smaller = [
+            httpx.Request("POST", "/", json=chunk).read()
+            for chunk in _chunks(interaction_dicts(total, start=now - 3600), per_request)
+        ]
+        by_size[str(per_request)] = round(total / _post_all(smaller, "everysec"))
     return {
         "requests": batches,
         "interactionsPerRequest": size,
@@ -87,7 +96,12 @@ def batch_ingest(batches: int = 100, size: int = 1000) -> dict[str, Any]:
             }
             for fsync, seconds in measured.items()
         },
+        "everysecPerSecondByBatchSize": by_size,
     }
+
+
+def _chunks(items: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [items[offset : offset + size] for offset in range(0, len(items), size)]
 
 
 def _post_all(bodies: list[bytes], fsync: str) -> float:
