@@ -11,26 +11,26 @@ const count = (field, label) => ({ field, label, kind: 'count', number: true, so
 
 export const LISTS = {
   endpoints: {
-    title: 'Endpoints', resource: 'endpoint', detail: 'endpoint',
+    title: 'Endpoints', resource: 'endpoint', detail: 'endpoint', cap: 'Up to 10,000 endpoints are named; later ones count together as “other”.',
     columns: [link('action', 'Action'), text('entityType', 'Entity type'), text('entityID', 'Entity'),
       text('originType', 'Origin type'), text('originID', 'Origin'), count('total', 'Interactions'),
       count('users', 'Users'), count('conversions.count', 'Conversions'),
       { ...count('conversions.revenue', 'Revenue'), kind: 'number' }],
   },
   origins: {
-    title: 'Origins', resource: 'origin', detail: 'origin',
+    title: 'Origins', resource: 'origin', detail: 'origin', cap: 'Up to 10,000 origins are named; later ones count together as “other”.',
     columns: [link('originID', 'Origin'), text('originType', 'Origin type'), count('total', 'Interactions'),
       count('users', 'Users'), count('entries', 'Entries'), count('exits', 'Exits'),
       { ...count('bounceRate', 'Bounce rate'), kind: 'rate' }, count('conversions.count', 'Conversions')],
   },
   entities: {
-    title: 'Entities', resource: 'entity', detail: 'entity',
+    title: 'Entities', resource: 'entity', detail: 'entity', cap: 'Up to 10,000 entities are named; later ones count together as “other”.',
     columns: [link('entityID', 'Entity'), text('entityType', 'Entity type'), count('total', 'Interactions'),
       count('users', 'Users'), count('conversions.count', 'Conversions'),
       { ...count('conversions.revenue', 'Revenue'), kind: 'number' }],
   },
   properties: {
-    title: 'Properties', resource: 'properties', detail: 'property',
+    title: 'Properties', resource: 'properties', detail: 'property', cap: 'Up to 1,000 property names are broken down; later names are not.',
     columns: [link('name', 'Property'), { field: 'types', label: 'Types', render: (row) => row.types.join(', ') },
       count('total', 'Interactions carrying it')],
   },
@@ -47,7 +47,8 @@ export async function listView(ctx) {
   const offset = Math.max(0, Number.parseInt(params.get('offset') || '0', 10) || 0);
   const holder = h('div');
   replace(main, h('h1', { tabindex: '-1' }, list.title),
-    h('p', { class: 'muted' }, 'All-time figures. Choose a column heading to sort, a row to see its details by interval.'),
+    h('p', { class: 'muted' }, 'All-time figures. Choose a column heading to sort, a row to see its details by interval. ',
+      list.cap),
     holder);
 
   async function load() {
