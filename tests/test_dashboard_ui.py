@@ -440,3 +440,31 @@ def test_the_login_is_renewed_before_it_expires(
     assert renewed.value.status == 200
     assert len([url for url in watched.requests if url.endswith("/refresh-token")]) > renewals
     expect(page.locator("#live")).to_contain_text("Live")
+
+
+def test_every_list_opens_its_details(
+    open_page: Callable[..., Watched], server: EngaugeServer
+) -> None:
+    server.send(
+        {
+            "action": "read",
+            "userID": "detail-user",
+            "entityType": "article",
+            "entityID": "a-1",
+            "originType": "page",
+            "originID": "/articles",
+            "properties": {"section/name": "news", "words": 812},
+        }
+    )
+    page = open_page().page
+    log_in(page, server)
+    for section, row, heading in (
+        ("Endpoints", "read", "Endpoint read · article · a-1 · page · /articles"),
+        ("Entities", "a-1", "Entity article · a-1"),
+        ("Properties", "section/name", "Property section/name"),
+    ):
+        page.click(f"#nav >> text={section}")
+        expect(page.locator("h1")).to_have_text(section)
+        page.locator("tbody tr", has_text=row).first.locator("a").click()
+        expect(page.locator("h1")).to_have_text(heading)
+    expect(page.locator("figure:has(figcaption:text-is('Values')) canvas")).to_be_visible()
