@@ -143,6 +143,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt", None, "Key that signs login tokens (generated when unset).", _secret),
     Setting("apikey", None, "Key for the ingestion API (generated when unset).", _secret),
     Setting(
+        "publickey",
+        None,
+        "Write-only key for web pages (the tracker): accepted on ingest routes only, only from "
+        "the origins in ENGAUGE_CORS, rate-limited per address (generated when unset).",
+        _secret,
+    ),
+    Setting(
         "fsync",
         "everysec",
         "When the journal is flushed to disk: always, everysec or off.",
@@ -175,6 +182,7 @@ class Config:
     password: str | None
     jwt: str | None
     apikey: str | None
+    publickey: str | None
     fsync: str
     snapshotevery: float
     cors: tuple[str, ...]

@@ -70,6 +70,8 @@ def announce_secrets(config: Config, secrets: Secrets) -> None:
         print(f"Dashboard login: {config.user} / {secrets.password}  (stored in {stored})")
     if "apikey" in secrets.generated:
         print(f"API key: {secrets.apikey}  (stored in {stored})")
+    if "publickey" in secrets.generated:
+        print(f"Public key for web pages: {secrets.publickey}  (stored in {stored})")
 
 
 async def serve(
@@ -80,7 +82,12 @@ async def serve(
     tune_garbage_collector()
     secrets = load_secrets(
         config.basepath,
-        {"password": config.password, "apikey": config.apikey, "jwt": config.jwt},
+        {
+            "password": config.password,
+            "apikey": config.apikey,
+            "publickey": config.publickey,
+            "jwt": config.jwt,
+        },
     )
     announce_secrets(config, secrets)
     calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
@@ -104,7 +111,7 @@ async def serve(
         ),
     )
     app = create_app(
-        IngestApp(pipeline, secrets.apikey, config.cors, config.timezone),
+        IngestApp(pipeline, secrets.apikey, secrets.publickey, config.cors, config.timezone),
         Accounts(config.user, secrets.password, secrets.jwt),
         dashboard,
         config.https,

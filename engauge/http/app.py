@@ -1,7 +1,8 @@
 """The HTTP application: ingest fast path in front of the Quart app (login, health, dashboard).
 
-:class:`Application` is the one ASGI callable: ``/api/*`` goes straight to
-:class:`~engauge.http.ingest.IngestApp`; everything else, lifespan included, to Quart.
+:class:`Application` is the one ASGI callable: ``/api/*`` and the SDK-compatible ingest
+routes go straight to :class:`~engauge.http.ingest.IngestApp`; everything else, lifespan
+included, to Quart.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
-from engauge.http.ingest import IngestApp, Receive, Scope, Send
+from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
 from engauge.http.pages import STATIC, add_pages
@@ -29,14 +30,14 @@ DASHBOARD_BODY_LIMIT = 1024 * 1024
 
 
 class Application:
-    """Routes ``/api/`` to the ingest fast path and the rest to Quart."""
+    """Routes the ingest paths to the ingest fast path and the rest to Quart."""
 
     def __init__(self, ingest: IngestApp, web: Quart) -> None:
         self.ingest = ingest
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        if scope["type"] == "http" and is_ingest(scope["path"]):
             await self.ingest(scope, receive, send)
         elif scope["type"] == "http":
             await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]

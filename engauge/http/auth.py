@@ -89,6 +89,35 @@ class LoginThrottle:
         self._failures.pop(address, None)
 
 
+class RateLimit:
+    """A token bucket per address: ``burst`` requests at once, then ``per_second``.
+
+    Used for the public key, which anyone can read from a web page: it bounds what one
+    address can send with it.
+    """
+
+    def __init__(
+        self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_second = per_second
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def retry_after(self, address: str) -> float:
+        """Take one token for ``address``: 0 when it may go on, else seconds to wait. O(1)."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(address, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.per_second)
+        allowed = tokens >= 1
+        if allowed:
+            tokens -= 1
+        self._buckets[address] = (tokens, now)  # most recent last: the oldest go first
+        while len(self._buckets) > MAX_ADDRESSES:
+            del self._buckets[next(iter(self._buckets))]
+        return 0.0 if allowed else (1 - tokens) / self.per_second
+
+
 def same_origin(origin: str | None, host: str | None) -> bool:
     """CSRF check for state-changing requests: an ``Origin``, when sent, must be this host.
 

@@ -26,3 +26,11 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"message": str(self), **self.details}
+
+
+class Refused:
+    """One item of a batch that is not an interaction (a line that is not JSON, an SDK
+    message of a kind Engauge does not take): rejected by its index with ``message``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message

@@ -1,24 +1,43 @@
-"""``POST /api/interaction`` and ``POST /api/interactions`` as a bare ASGI application.
+"""The ingest routes as a bare ASGI application: ``POST /api/interaction`` and
+``/api/interactions``, and the Segment- and PostHog-compatible routes (:mod:`engauge.http.sdk`).
 
 Ingestion is the hot path, so it runs in front of the Quart app without its routing and
 request objects. Its only job: authenticate, read a bounded body, decode and validate,
 hand the accepted interactions to the pipeline and answer once they are journaled.
+
+Two keys open it: the private API key, and the public key that web pages carry, which is
+accepted only from the origins in ``ENGAUGE_CORS`` and rate-limited per client address.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import time
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import tzinfo
 from typing import Any
+from urllib.parse import parse_qs
 
 import msgspec
+from attrs import define
 
-from engauge.http.auth import digest
-from engauge.http.errors import ApiError
+from engauge.http.auth import RateLimit, digest
+from engauge.http.errors import ApiError, Refused
 from engauge.http.jsonio import decode_json
+from engauge.http.sdk import (
+    NO_FLAGS,
+    POSTHOG_FLAG_PATHS,
+    POSTHOG_PATHS,
+    SEGMENT_PATHS,
+    posthog_key,
+    posthog_messages,
+    segment_key,
+    segment_messages,
+)
 from engauge.pipeline import NotDurable, Overloaded, Pipeline
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import InvalidInteraction, validate_interaction
@@ -36,6 +55,32 @@ BATCH_LIMIT = 8 * 1024 * 1024
 BATCH_ITEMS = 10_000
 JSON_TYPES = (b"application/json", b"text/plain")
 NDJSON_TYPES = (b"application/x-ndjson", b"application/ndjson")
+PUBLIC_PER_SECOND = 20.0
+PUBLIC_BURST = 100
+"""What one client address may send with the public key: 100 requests at once, 20 a second."""
+
+
+@define(frozen=True)
+class Dialect:
+    """How an SDK's routes carry messages and the key, and the answer its clients expect."""
+
+    messages: Callable[[object, str], list[object]]
+    key: Callable[[object], str | None]
+    answer: dict[str, Any]
+
+
+SEGMENT = Dialect(segment_messages, segment_key, {"success": True})
+POSTHOG = Dialect(posthog_messages, posthog_key, {"status": 1})
+SDK_ROUTES: dict[str, Dialect] = {
+    **dict.fromkeys(SEGMENT_PATHS, SEGMENT),
+    **dict.fromkeys(POSTHOG_PATHS, POSTHOG),
+}
+INGEST_PATHS = frozenset({SINGLE, BATCH, *SDK_ROUTES, *POSTHOG_FLAG_PATHS})
+
+
+def is_ingest(path: str) -> bool:
+    """Whether ``path`` belongs to the ingest application rather than the Quart app."""
+    return path.startswith("/api/") or (path.rstrip("/") or "/") in INGEST_PATHS
 
 _encode = msgspec.json.encode
 
@@ -47,15 +92,19 @@ class IngestApp:
         self,
         pipeline: Pipeline,
         api_key: str,
+        public_key: str,
         cors: tuple[str, ...],
         zone: tzinfo,
+        *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pipeline = pipeline
         self.api_key = digest(api_key)
+        self.public_key = digest(public_key)
         self.cors = cors
         self.zone = zone
         self.clock = clock
+        self.public_limit = RateLimit(PUBLIC_PER_SECOND, PUBLIC_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
@@ -72,16 +121,21 @@ class IngestApp:
     async def _handle(
         self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
     ) -> tuple[int, Any]:
-        path = scope["path"].rstrip("/")
-        if path not in (SINGLE, BATCH):
+        path = scope["path"].rstrip("/") or "/"
+        if path not in INGEST_PATHS:
             raise ApiError(
                 404, f"no route {scope['path']}; send interactions to {SINGLE} or {BATCH}"
             )
         if scope["method"] == "OPTIONS":
             return 204, None
+        if path in POSTHOG_FLAG_PATHS:
+            return 200, NO_FLAGS  # so PostHog's SDKs find no feature flags and log no error
         if scope["method"] != "POST":
             raise ApiError(405, "use POST", [(b"allow", b"POST, OPTIONS")])
-        self._authenticate(headers)
+        dialect = SDK_ROUTES.get(path)
+        if dialect is not None:
+            return await self._handle_sdk(scope, path, dialect, headers, receive)
+        self._authorize(_header_key(headers) or _query_key(scope), headers, scope)
         batch = path == BATCH
         content_type = _content_type(headers)
         body = await _read_body(receive, headers, BATCH_LIMIT if batch else SINGLE_LIMIT)
@@ -104,18 +158,61 @@ class IngestApp:
             answer["rejected"] = rejected
         return 202, answer
 
-    def _authenticate(self, headers: dict[bytes, bytes]) -> None:
-        key = headers.get(b"api-key")
-        if key is None:
-            authorization = headers.get(b"authorization", b"")
-            if authorization[:7].lower() == b"bearer ":
-                key = authorization[7:].strip()
+    async def _handle_sdk(
+        self,
+        scope: Scope,
+        path: str,
+        dialect: Dialect,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+    ) -> tuple[int, Any]:
+        """A Segment or PostHog request: its key may be in the body, so read that first."""
+        _content_type(headers)
+        body = _decode_json(await _read_body(receive, headers, BATCH_LIMIT))
+        key = _header_key(headers) or dialect.key(body)
+        self._authorize(key.encode() if isinstance(key, str) else key, headers, scope)
+        items = dialect.messages(body, path)
+        _check_count(len(items))
+        accepted, rejected = self._validate_batch(items, self.clock())
+        if not accepted:
+            raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})
+        await self._submit(accepted)
+        extra = {"rejected": rejected} if rejected else {}
+        return 200, {**dialect.answer, "accepted": len(accepted), **extra}
+
+    def _authorize(self, key: bytes | None, headers: dict[bytes, bytes], scope: Scope) -> None:
+        """The private key opens every ingest route; the public key only from an allowed
+        ``Origin`` and within its rate limit."""
         if key is None:
             raise ApiError(
                 401, "api-key header is missing; send the key from the server's start-up"
             )
-        if not hmac.compare_digest(digest(key), self.api_key):
+        hashed = digest(key)
+        if hmac.compare_digest(hashed, self.api_key):
+            return
+        if not hmac.compare_digest(hashed, self.public_key):
             raise ApiError(401, "api-key is wrong")
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if self.cors == ("*",):
+            raise ApiError(
+                403,
+                "the public key is taken only from the sites listed in ENGAUGE_CORS, "
+                "which is *; list the origins of your pages there",
+            )
+        if origin not in self.cors:
+            raise ApiError(
+                403,
+                f"Origin {origin or '(none)'} is not in ENGAUGE_CORS; the public key is "
+                "taken only from pages on those origins",
+            )
+        address = (scope.get("client") or ("unknown",))[0]
+        wait = self.public_limit.retry_after(address)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "too many requests with the public key from this address; slow down",
+                [(b"retry-after", str(max(1, round(wait))).encode())],
+            )
 
     def _validate_batch(
         self, items: list[object], now: float
@@ -123,7 +220,7 @@ class IngestApp:
         accepted: list[Interaction] = []
         rejected: list[dict[str, Any]] = []
         for index, item in enumerate(items):
-            if isinstance(item, _Malformed):
+            if isinstance(item, Refused):
                 rejected.append({"index": index, "message": item.message})
                 continue
             try:
@@ -155,17 +252,38 @@ class IngestApp:
         return [
             (b"access-control-allow-origin", b"*" if self.cors == ("*",) else origin),
             (b"access-control-allow-methods", b"POST, OPTIONS"),
-            (b"access-control-allow-headers", b"api-key, authorization, content-type"),
+            (
+                b"access-control-allow-headers",
+                b"api-key, authorization, content-type, content-encoding",
+            ),
             (b"access-control-max-age", b"86400"),
             (b"vary", b"Origin"),
         ]
 
 
-class _Malformed:
-    """An NDJSON line that is not JSON: rejected by index like any invalid item."""
+def _header_key(headers: dict[bytes, bytes]) -> bytes | None:
+    """The key from ``api-key``, ``Authorization: Bearer``, or HTTP Basic's user name (as
+    Segment's SDKs send their write key)."""
+    key = headers.get(b"api-key")
+    if key is not None:
+        return key
+    authorization = headers.get(b"authorization", b"")
+    scheme = authorization[:6].lower()
+    if scheme == b"bearer":
+        return authorization[7:].strip() or None
+    if scheme == b"basic ":
+        try:
+            user = base64.b64decode(authorization[6:].strip(), validate=True).split(b":", 1)[0]
+        except (binascii.Error, ValueError):
+            raise ApiError(401, "Authorization: Basic must be base64 of key:") from None
+        return user or None
+    return None
 
-    def __init__(self, message: str) -> None:
-        self.message = message
+
+def _query_key(scope: Scope) -> bytes | None:
+    """``?key=``: how a page's ``sendBeacon`` sends the public key (it cannot set headers)."""
+    found = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key")
+    return found[0].encode("latin-1") if found else None
 
 
 def _content_type(headers: dict[bytes, bytes]) -> bytes:
@@ -197,7 +315,22 @@ async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) 
             raise too_large
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            body = b"".join(chunks)
+            if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
+                return _gunzip(body, too_large, limit)
+            return body
+
+
+def _gunzip(body: bytes, too_large: ApiError, limit: int) -> bytes:
+    """A gzip body, unpacked no further than ``limit`` bytes (no zip bombs)."""
+    unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        unpacked = unpacker.decompress(body, limit + 1)
+    except zlib.error:
+        raise ApiError(400, "body: Content-Encoding is gzip but the body is not gzip") from None
+    if len(unpacked) > limit or unpacker.unconsumed_tail:
+        raise too_large
+    return unpacked
 
 
 def _decode_json(body: bytes) -> object:
@@ -222,7 +355,7 @@ def _split_ndjson(body: bytes) -> list[object]:
         try:
             items.append(decode_json(line))
         except ApiError as error:
-            items.append(_Malformed(str(error)))
+            items.append(Refused(str(error)))
     _check_count(len(items))
     return items
 

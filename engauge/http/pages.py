@@ -45,6 +45,13 @@ def add_pages(web: Quart) -> None:
         response.headers["Cache-Control"] = "no-cache"
         return response
 
+    @web.get("/engauge.js")
+    async def tracker() -> Response:
+        response = await web.send_static_file("engauge.js")
+        # Pages everywhere load it: cache it for an hour, then revalidate (ETag).
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response
+
     @web.get("/login")
     async def login_page() -> Response:
         return Response("", status=302, headers={"Location": "/#/login"})
