@@ -1,0 +1,164 @@
+"""Segment's and PostHog's own Python SDKs, pointed at the real server, and the mapping of
+what they send (``engauge/http/sdk.py``): counted once, retries de-duplicated, gzip or not."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import APIKEY, EngaugeServer
+from posthog import Posthog
+from segment.analytics import Client
+
+PUBLIC_KEY = "public-sdk-key-0123456789"
+
+
+@pytest.fixture
+def sdk_server(start_server: Callable[..., EngaugeServer]) -> EngaugeServer:
+    return start_server(env={"ENGAUGE_PUBLICKEY": PUBLIC_KEY})
+
+
+def actions(server: EngaugeServer) -> dict[str, int]:
+    summary = server.summary()
+    return {row["value"]: row["count"] for row in summary["actionStats"]["values"]}
+
+
+def origins(server: EngaugeServer) -> set[tuple[str, str]]:
+    return {(row["originType"], row["originID"]) for row in server.get("/dashboard/origin")}
+
+
+def segment_errors() -> tuple[list[Any], Callable[..., None]]:
+    errors: list[Any] = []
+    return errors, lambda error, batch: errors.append(error)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_segment_sdk_tracks_pages_screens_and_identifies_once_each(
+    sdk_server: EngaugeServer, compressed: bool
+) -> None:
+    errors, on_error = segment_errors()
+    client = Client(
+        write_key=APIKEY, host=sdk_server.url, sync_mode=True, gzip=compressed, on_error=on_error
+    )
+    retried = str(uuid.uuid4())
+    for _ in range(2):  # the SDK's retry of one message: the same messageId
+        client.track("buyer-1", "Order Completed", {"cart": {"items": 3, "coupon": "X"}},
+                     message_id=retried)
+    client.page("buyer-1", None, "Pricing", {"path": "/pricing"},
+                context={"device": {"type": "desktop"}})
+    client.screen(None, None, "Home", {}, anonymous_id="anonymous-7")
+    client.identify("buyer-1", {"plan": "pro"})
+    client.flush()
+    assert errors == []
+    assert sdk_server.settled_total() == 4
+    assert actions(sdk_server) == {"Order Completed": 1, "view": 2, "identify": 1}
+    assert {("page", "/pricing"), ("screen", "Home")} <= origins(sdk_server)
+    summary = sdk_server.summary()
+    assert {row["value"] for row in summary["userTypeStats"]["values"]} == {"anonymous"}
+    assert {row["value"] for row in summary["deviceTypeStats"]["values"]} == {"desktop"}
+    cart = sdk_server.get("/dashboard/properties/cart.items")
+    assert cart["stats"]["numbers"]["sum"] == 3
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_posthog_sdk_captures_once_each(sdk_server: EngaugeServer, compressed: bool) -> None:
+    client = Posthog(APIKEY, host=sdk_server.url, sync_mode=True, gzip=compressed)
+    retried = str(uuid.uuid4())
+    for _ in range(2):
+        client.capture(
+            "$pageview",
+            distinct_id="visitor-9",
+            properties={"$current_url": "https://shop.example/cart?step=2",
+                        "$device_type": "Mobile", "coupon": "SPRING"},
+            uuid=retried,
+        )
+    client.capture("purchase", distinct_id="visitor-9", properties={"amount": 12.5})
+    client.flush()
+    client.shutdown()
+    assert sdk_server.settled_total() == 2
+    assert actions(sdk_server) == {"view": 1, "purchase": 1}
+    assert ("page", "/cart") in origins(sdk_server)
+    summary = sdk_server.summary()
+    assert {row["value"] for row in summary["deviceTypeStats"]["values"]} == {"mobile"}
+    coupon = sdk_server.get("/dashboard/properties/coupon")
+    assert coupon["stats"]["values"]["mode"] == "SPRING"
+    names = {row["name"] for row in sdk_server.get("/dashboard/properties")}
+    assert not any(name.startswith("$") for name in names)  # PostHog's own properties
+
+
+def test_posthog_flags_answer_no_flags(sdk_server: EngaugeServer) -> None:
+    for path in ("/flags/?v=2", "/decide/?v=3"):
+        response = sdk_server.request("POST", path, json={"api_key": APIKEY})
+        assert response.status_code == 200
+        assert response.json()["featureFlags"] == {}
+
+
+def test_segment_single_message_routes_and_the_write_key_in_the_body(
+    sdk_server: EngaugeServer,
+) -> None:
+    response = sdk_server.request(
+        "POST",
+        "/v1/track",
+        json={"writeKey": APIKEY, "userId": "u-1", "event": "Clicked", "messageId": "m-1"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["success"] is True
+    assert sdk_server.settled_total() == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "word"),
+    [
+        ("/v1/batch", {"batch": [{"type": "alias", "userId": "a"}]}, "alias"),
+        ("/v1/batch", {"batch": [{"type": "track", "userId": "a"}]}, "action"),
+        ("/v1/batch", {"batch": "nope"}, "batch"),
+        ("/batch/", {"batch": [{"event": "x"}]}, "userID"),
+        ("/capture/", ["not", "events"], "must be a JSON object"),
+    ],
+)
+def test_unmappable_messages_are_400_naming_the_field(
+    sdk_server: EngaugeServer, path: str, body: Any, word: str
+) -> None:
+    response = sdk_server.request("POST", path, json=body, headers={"api-key": APIKEY})
+    assert response.status_code == 400, response.text
+    assert word in response.json()["message"]
+    assert sdk_server.settled_total() == 0
+
+
+def test_sdk_routes_need_a_key(sdk_server: EngaugeServer) -> None:
+    event = {"event": "x", "distinct_id": "d"}
+    assert sdk_server.request("POST", "/capture/", json=event).status_code == 401
+    wrong = {"api_key": "nope", **event}
+    assert sdk_server.request("POST", "/capture/", json=wrong).status_code == 401
+    response = sdk_server.request("POST", "/v1/batch", json={"batch": []}, auth=("wrong", ""))
+    assert response.status_code == 401
+
+
+def test_a_gzip_bomb_is_refused(sdk_server: EngaugeServer) -> None:
+    bomb = gzip.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]")
+    response = sdk_server.request(
+        "POST",
+        "/batch/",
+        content=bomb,
+        headers={"content-encoding": "gzip", "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert sdk_server.request(
+        "POST", "/batch/", content=b"not gzip",
+        headers={"content-encoding": "gzip", "api-key": APIKEY},
+    ).status_code == 400
+
+
+def test_the_public_key_is_not_taken_without_an_allowed_origin(sdk_server: EngaugeServer) -> None:
+    """ENGAUGE_CORS is * here, so the public key is refused everywhere, naming the fix."""
+    body = json.dumps([{"action": "view", "userID": "p"}])
+    response = sdk_server.request(
+        "POST", f"/api/interactions?key={PUBLIC_KEY}", content=body,
+        headers={"origin": "http://127.0.0.1:1"},
+    )
+    assert response.status_code == 403
+    assert "ENGAUGE_CORS" in response.json()["message"]
