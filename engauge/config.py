@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import define
@@ -95,10 +96,29 @@ def _text(value: str) -> str:
 
 
 def _origins(value: str) -> tuple[str, ...]:
-    origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    origins = tuple(_origin(part) for part in value.split(",") if part.strip())
     if not origins:
         raise ValueError("must be * or a comma-separated list of origins")
     return origins
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it in ``Origin``: lower-case, no default port, no path."""
+    text = text.strip()
+    if text == "*":
+        return text
+    parts = urlsplit(text.rstrip("/"))
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path or parts.query:
+        raise ValueError(
+            f"{text!r} is not an origin; write scheme://host[:port], "
+            "such as https://www.example.com"
+        )
+    port = parts.port
+    suffix = "" if port in (None, DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{parts.hostname}{suffix}"
 
 
 def local_zone_name() -> str:

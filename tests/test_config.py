@@ -53,7 +53,10 @@ def test_defaults_load(tmp_path: Path) -> None:
         ("ENGAUGE_WEEKSTART", "friday"),
         ("ENGAUGE_HTTPS", "maybe"),
         ("ENGAUGE_APIKEY", "short"),
+        ("ENGAUGE_PUBLICKEY", "short"),
         ("ENGAUGE_USER", " "),
+        ("ENGAUGE_CORS", "www.example.com"),
+        ("ENGAUGE_CORS", "https://example.com/shop"),
     ],
 )
 def test_invalid_value_names_the_variable(variable: str, value: str) -> None:
@@ -77,3 +80,11 @@ def test_https_needs_existing_files(tmp_path: Path) -> None:
 
 def test_fractional_session_delay() -> None:
     assert load_config({"ENGAUGE_SESSIONDELAY": "0.5"}).sessiondelay == 0.5
+
+
+def test_cors_origins_are_written_as_browsers_send_them() -> None:
+    """An ``Origin`` header is lower-case, without a default port or a path: so is the list."""
+    config = load_config(
+        {"ENGAUGE_CORS": "https://WWW.Example.com:443/, http://localhost:8080,http://a.test:80"}
+    )
+    assert config.cors == ("https://www.example.com", "http://localhost:8080", "http://a.test")

@@ -78,8 +78,22 @@
     o = o && typeof o == 'object' ? o : {};
     if (o.entityType != null) x.entityType = str(o.entityType);
     if (o.entityID != null) x.entityID = str(o.entityID);
-    if (o.properties && typeof o.properties == 'object') x.properties = o.properties;
+    if (o.properties && typeof o.properties == 'object') x.properties = clean(o.properties, '', {}, 0);
     send(x);
+  }
+
+  // Properties as the server takes them, so one odd value cannot lose the whole event:
+  // nested objects become dotted keys, arrays keep their strings and numbers, and values
+  // of any other kind (functions, null, booleans inside arrays) are left out.
+  function clean(o, prefix, out, depth) {
+    for (var k in o) {
+      var v = o[k], t = typeof v;
+      if (v == null || t == 'function' || t == 'undefined') continue;
+      if (Array.isArray(v)) out[prefix + k] = v.filter(function (e) { return typeof e == 'string' || (typeof e == 'number' && isFinite(e)); });
+      else if (t == 'object' && depth < 5) clean(v, prefix + k + '.', out, depth + 1);
+      else if (t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v))) out[prefix + k] = v;
+    }
+    return out;
   }
 
   function identify(id, type) {
