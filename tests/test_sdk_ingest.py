@@ -162,3 +162,46 @@ def test_the_public_key_is_not_taken_without_an_allowed_origin(sdk_server: Engau
     )
     assert response.status_code == 403
     assert "ENGAUGE_CORS" in response.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/capture/", "/e/", "/i/v0/e/", "/batch/"])
+def test_every_posthog_route_takes_an_event(sdk_server: EngaugeServer, path: str) -> None:
+    event = {
+        "api_key": APIKEY,
+        "event": "$screen",
+        "distinct_id": 42,
+        "properties": {"$screen_name": "Settings", "$lib": "posthog-ios"},
+        "uuid": str(uuid.uuid4()),
+    }
+    response = sdk_server.request("POST", path, json=event)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == 1
+    assert sdk_server.settled_total() == 1
+    assert actions(sdk_server) == {"view": 1}
+    assert ("screen", "Settings") in origins(sdk_server)
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "action", "origin"),
+    [
+        ("/v1/track", {"event": "Clicked"}, "Clicked", None),
+        ("/v1/page", {"name": "Home", "context": {"page": {"path": "/"}}}, "view", ("page", "/")),
+        ("/v1/screen", {"name": "Cart"}, "view", ("screen", "Cart")),
+        ("/v1/identify", {"traits": {"plan": "pro"}}, "identify", None),
+    ],
+)
+def test_every_segment_route_takes_its_message(
+    sdk_server: EngaugeServer,
+    path: str,
+    message: dict[str, Any],
+    action: str,
+    origin: tuple[str, str] | None,
+) -> None:
+    response = sdk_server.request(
+        "POST", path, json={"userId": "s-1", **message}, auth=(APIKEY, "")
+    )
+    assert response.status_code == 200, response.text
+    assert sdk_server.settled_total() == 1
+    assert actions(sdk_server) == {action: 1}
+    if origin is not None:
+        assert origin in origins(sdk_server)
