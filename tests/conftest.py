@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+from debian import CHROMIUM, CHROMIUM_ARGS, install_chromium
+from playwright.sync_api import Browser, sync_playwright
 
 APIKEY = "test-api-key-0123456789"
 PASSWORD = "test-password-0123456789"
@@ -307,3 +309,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngaugeServer]:
         yield instance
     finally:
         stop_all([instance])
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium for a module's browser tests; skipped, saying why, without one."""
+    reason = install_chromium()
+    if reason is not None:
+        pytest.skip(f"browser tests need Chromium: {reason}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -16,27 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, USER, EngaugeServer, days_ago
-from debian import CHROMIUM, CHROMIUM_ARGS, install_chromium
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SCREEN_SECONDS = 1.0
 """The promise: an acknowledged interaction is on screen within a second."""
 WAIT_MS = 5000
 TOTAL = "[data-metric='total'] .card-value"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    reason = install_chromium()
-    if reason is not None:
-        pytest.skip(f"browser tests need Chromium: {reason}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Watched:

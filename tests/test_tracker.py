@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 from conftest import EngaugeServer
-from debian import CHROMIUM, CHROMIUM_ARGS, install_chromium
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -28,7 +27,6 @@ from playwright.sync_api import (
     Request,
     Response,
     expect,
-    sync_playwright,
 )
 
 PUBLIC_KEY = "public-test-key-0123456789"
@@ -68,19 +66,6 @@ PAGE = """<!doctype html>
 
 
 # -- fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    reason = install_chromium()
-    if reason is not None:
-        pytest.skip(f"browser tests need Chromium: {reason}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class _PageServer(ThreadingHTTPServer):
