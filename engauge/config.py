@@ -99,6 +99,8 @@ def _origins(value: str) -> tuple[str, ...]:
     origins = tuple(_origin(part) for part in value.split(",") if part.strip())
     if not origins:
         raise ValueError("must be * or a comma-separated list of origins")
+    if "*" in origins and len(origins) > 1:
+        raise ValueError("is * (every origin) or a list of origins, not both")
     return origins
 
 
@@ -118,7 +120,8 @@ def _origin(text: str) -> str:
         )
     port = parts.port
     suffix = "" if port in (None, DEFAULT_PORTS[parts.scheme]) else f":{port}"
-    return f"{parts.scheme}://{parts.hostname}{suffix}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}{suffix}"
 
 
 def local_zone_name() -> str:
@@ -228,6 +231,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             raise ConfigError(f"{setting.variable}={raw!r}: {reason}") from None
     config = Config(**values)
     _check_https(config)
+    if config.publickey is not None and config.publickey == config.apikey:
+        raise ConfigError(
+            "ENGAUGE_PUBLICKEY is the same as ENGAUGE_APIKEY; every visitor of a tracked page "
+            "can read the public key, so give it a value of its own"
+        )
     return config
 
 

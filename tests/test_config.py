@@ -88,3 +88,23 @@ def test_cors_origins_are_written_as_browsers_send_them() -> None:
         {"ENGAUGE_CORS": "https://WWW.Example.com:443/, http://localhost:8080,http://a.test:80"}
     )
     assert config.cors == ("https://www.example.com", "http://localhost:8080", "http://a.test")
+
+
+def test_the_public_key_must_differ_from_the_api_key() -> None:
+    same = "the-same-key-0123456789"
+    with pytest.raises(ConfigError) as raised:
+        load_config({"ENGAUGE_APIKEY": same, "ENGAUGE_PUBLICKEY": same})
+    assert "ENGAUGE_PUBLICKEY" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("http://[::1]:8080", ("http://[::1]:8080",)), ("*", ("*",))],
+)
+def test_cors_keeps_ipv6_origins_and_the_star(value: str, expected: tuple[str, ...]) -> None:
+    assert load_config({"ENGAUGE_CORS": value}).cors == expected
+
+
+def test_cors_is_the_star_or_a_list_not_both() -> None:
+    with pytest.raises(ConfigError):
+        load_config({"ENGAUGE_CORS": "*, https://example.com"})

@@ -7,6 +7,7 @@ import gzip
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -205,3 +206,133 @@ def test_every_segment_route_takes_its_message(
     assert actions(sdk_server) == {action: 1}
     if origin is not None:
         assert origin in origins(sdk_server)
+
+
+# -- hostile and odd input -----------------------------------------------------------------
+
+
+def test_a_url_that_cannot_be_read_refuses_that_event_only(sdk_server: EngaugeServer) -> None:
+    bad = {"event": "$pageview", "distinct_id": "d", "properties": {"$current_url": "http://["}}
+    good = {"event": "ok", "distinct_id": "d"}
+    response = sdk_server.request(
+        "POST", "/batch/", json={"api_key": APIKEY, "batch": [bad, good]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["rejected"][0]["index"] == 0
+    assert "$current_url" in response.json()["rejected"][0]["message"]
+    assert sdk_server.settled_total() == 1
+
+
+@pytest.mark.parametrize(
+    ("properties", "word"),
+    [
+        ({"a.b": 1, "a": {"b": 2}}, "a.b"),
+        ("not an object", "properties"),
+        ([1, 2], "properties"),
+    ],
+)
+def test_properties_that_would_be_lost_are_refused(
+    sdk_server: EngaugeServer, properties: Any, word: str
+) -> None:
+    message = {"type": "track", "userId": "u", "event": "e", "properties": properties}
+    response = sdk_server.request(
+        "POST", "/v1/batch", json={"batch": [message]}, auth=(APIKEY, "")
+    )
+    assert response.status_code == 400, response.text
+    assert word in response.json()["message"]
+
+
+def test_arrays_of_objects_become_one_array_per_key(sdk_server: EngaugeServer) -> None:
+    """Segment's e-commerce events carry ``products: [{...}, ...]``."""
+    products = [{"sku": "a", "price": 10}, {"sku": "b", "price": 5.5}]
+    message = {"type": "track", "userId": "u", "event": "Order Completed",
+               "properties": {"products": products}}
+    response = sdk_server.request(
+        "POST", "/v1/batch", json={"batch": [message]}, auth=(APIKEY, "")
+    )
+    assert response.status_code == 200, response.text
+    price = sdk_server.get("/dashboard/properties/products.price")
+    assert price["stats"]["numbers"]["sum"] == 15.5
+    sku = sdk_server.get("/dashboard/properties/products.sku")
+    assert {row["value"] for row in sku["stats"]["values"]["values"]} == {"a", "b"}
+
+
+def test_a_client_clock_ahead_is_corrected_by_sent_at(sdk_server: EngaugeServer) -> None:
+    """Both SDKs send ``sentAt``: an event 10 minutes "in the future" by a fast client clock
+    is counted when it happened by the server's clock, not refused."""
+    ahead = datetime.now(UTC) + timedelta(minutes=10)
+    message = {"type": "track", "userId": "u", "event": "fast-clock",
+               "timestamp": (ahead - timedelta(seconds=30)).isoformat()}
+    response = sdk_server.request(
+        "POST", "/v1/batch",
+        json={"batch": [message], "sentAt": ahead.isoformat()},
+        auth=(APIKEY, ""),
+    )
+    assert response.status_code == 200, response.text
+    hourly = sdk_server.summary("daily")
+    assert hourly["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        gzip.compress(b'[{"action": "a", "userID": "u"}]')[:-8],  # the checksum cut off
+        gzip.compress(b'[{"action": "a", "userID": "u"}]') + b"trailing",
+    ],
+    ids=["cut-short", "trailing-bytes"],
+)
+def test_broken_gzip_is_refused_whole(sdk_server: EngaugeServer, body: bytes) -> None:
+    response = sdk_server.request(
+        "POST", "/api/interactions", content=body,
+        headers={"content-encoding": "gzip", "api-key": APIKEY},
+    )
+    assert response.status_code == 400
+    assert "gzip" in response.json()["message"]
+    assert sdk_server.settled_total() == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"authorization": f"Bearer{APIKEY}"}, {"authorization": f"Bearerx {APIKEY}"}],
+    ids=["no-space", "wrong-scheme"],
+)
+def test_an_authorization_header_must_say_its_scheme(
+    sdk_server: EngaugeServer, headers: dict[str, str]
+) -> None:
+    response = sdk_server.request(
+        "POST", "/api/interaction", json={"action": "a", "userID": "u"}, headers=headers
+    )
+    assert response.status_code == 401
+
+
+def test_a_key_in_the_url_is_the_public_key_only(sdk_server: EngaugeServer) -> None:
+    private = sdk_server.request(
+        "POST", f"/api/interaction?key={APIKEY}", json={"action": "a", "userID": "u"}
+    )
+    assert private.status_code == 401
+    assert "URL" in private.json()["message"]
+    odd = sdk_server.request("POST", "/api/interaction?key=%E2%82%AC%FF", json={})
+    assert odd.status_code == 401
+
+
+def test_every_ingest_answer_varies_by_origin(sdk_server: EngaugeServer) -> None:
+    for path in ("/flags/", "/api/interactions"):
+        response = sdk_server.request("POST", path, json=[])
+        assert "origin" in response.headers.get("vary", "").lower(), path
+
+
+def test_a_public_key_request_holds_few_interactions(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    origin = "http://127.0.0.1:1"
+    server = start_server(env={"ENGAUGE_PUBLICKEY": PUBLIC_KEY, "ENGAUGE_CORS": origin})
+    batch = [{"action": "view", "userID": f"p{n}"} for n in range(51)]
+    for path, body in (
+        (f"/api/interactions?key={PUBLIC_KEY}", batch),
+        ("/batch/", {"api_key": PUBLIC_KEY, "batch": [
+            {"event": "view", "distinct_id": f"p{n}"} for n in range(51)
+        ]}),
+    ):
+        response = server.request("POST", path, json=body, headers={"origin": origin})
+        assert response.status_code == 413, (path, response.text)
+    assert server.settled_total() == 0

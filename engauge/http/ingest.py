@@ -33,9 +33,9 @@ from engauge.http.sdk import (
     POSTHOG_FLAG_PATHS,
     POSTHOG_PATHS,
     SEGMENT_PATHS,
-    posthog_key,
+    SEGMENT_SINGLE,
+    body_key,
     posthog_messages,
-    segment_key,
     segment_messages,
 )
 from engauge.pipeline import NotDurable, Overloaded, Pipeline
@@ -58,19 +58,20 @@ NDJSON_TYPES = (b"application/x-ndjson", b"application/ndjson")
 PUBLIC_PER_SECOND = 20.0
 PUBLIC_BURST = 100
 """What one client address may send with the public key: 100 requests at once, 20 a second."""
+PUBLIC_ITEMS = 50
+"""Interactions in one public-key request: a page sends a few; this bounds what one can."""
 
 
 @define(frozen=True)
 class Dialect:
-    """How an SDK's routes carry messages and the key, and the answer its clients expect."""
+    """How an SDK's routes carry messages, and the answer its clients expect."""
 
-    messages: Callable[[object, str], list[object]]
-    key: Callable[[object], str | None]
+    messages: Callable[[object, str, float, tzinfo], list[object]]
     answer: dict[str, Any]
 
 
-SEGMENT = Dialect(segment_messages, segment_key, {"success": True})
-POSTHOG = Dialect(posthog_messages, posthog_key, {"status": 1})
+SEGMENT = Dialect(segment_messages, {"success": True})
+POSTHOG = Dialect(posthog_messages, {"status": 1})
 SDK_ROUTES: dict[str, Dialect] = {
     **dict.fromkeys(SEGMENT_PATHS, SEGMENT),
     **dict.fromkeys(POSTHOG_PATHS, POSTHOG),
@@ -135,10 +136,13 @@ class IngestApp:
         dialect = SDK_ROUTES.get(path)
         if dialect is not None:
             return await self._handle_sdk(scope, path, dialect, headers, receive)
-        self._authorize(_header_key(headers) or _query_key(scope), headers, scope)
+        from_header = _header_key(headers)
+        public = self._authorize(from_header or _query_key(scope), headers, scope,
+                                 in_url=from_header is None)
         batch = path == BATCH
         content_type = _content_type(headers)
-        body = await _read_body(receive, headers, BATCH_LIMIT if batch else SINGLE_LIMIT)
+        limit = BATCH_LIMIT if batch and not public else SINGLE_LIMIT
+        body = await _read_body(receive, headers, limit)
         now = self.clock()
         if not batch:
             if content_type in NDJSON_TYPES:
@@ -149,6 +153,8 @@ class IngestApp:
             await self._submit(accepted)
             return 202, {"accepted": 1}
         items = _split_ndjson(body) if content_type in NDJSON_TYPES else _json_array(body)
+        if public:
+            _check_public_count(len(items))
         accepted, rejected = self._validate_batch(items, now)
         if not accepted:
             raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})
@@ -166,30 +172,59 @@ class IngestApp:
         headers: dict[bytes, bytes],
         receive: Receive,
     ) -> tuple[int, Any]:
-        """A Segment or PostHog request: its key may be in the body, so read that first."""
+        """A Segment or PostHog request. A key in a header is checked before the body is
+        read; a key in the body is found without building the body's objects."""
         _content_type(headers)
-        body = _decode_json(await _read_body(receive, headers, BATCH_LIMIT))
-        key = _header_key(headers) or dialect.key(body)
-        self._authorize(key.encode() if isinstance(key, str) else key, headers, scope)
-        items = dialect.messages(body, path)
+        key = _header_key(headers)
+        public = None if key is None else self._authorize(key, headers, scope)
+        limit = SINGLE_LIMIT if path in SEGMENT_SINGLE or public else BATCH_LIMIT
+        raw = await _read_body(receive, headers, limit)
+        if public is None:
+            found = body_key(raw)
+            public = self._authorize(None if found is None else found.encode(), headers, scope)
+            if public and len(raw) > SINGLE_LIMIT:
+                kib = SINGLE_LIMIT // 1024
+                raise ApiError(413, f"a public-key request holds at most {kib} KiB")
+        now = self.clock()
+        items = dialect.messages(_decode_json(raw), path, now, self.zone)
         _check_count(len(items))
-        accepted, rejected = self._validate_batch(items, self.clock())
+        if public:
+            _check_public_count(len(items))
+        accepted, rejected = self._validate_batch(items, now)
+        if rejected:
+            # The SDKs do not read the answer's body: say here what was refused.
+            log.warning(
+                "%s: %d of %d messages refused; the first, item %d: %s",
+                path, len(rejected), len(items), rejected[0]["index"], rejected[0]["message"],
+            )
         if not accepted:
             raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})
         await self._submit(accepted)
         extra = {"rejected": rejected} if rejected else {}
         return 200, {**dialect.answer, "accepted": len(accepted), **extra}
 
-    def _authorize(self, key: bytes | None, headers: dict[bytes, bytes], scope: Scope) -> None:
-        """The private key opens every ingest route; the public key only from an allowed
-        ``Origin`` and within its rate limit."""
+    def _authorize(
+        self,
+        key: bytes | None,
+        headers: dict[bytes, bytes],
+        scope: Scope,
+        *,
+        in_url: bool = False,
+    ) -> bool:
+        """Whether the public key was used. The private key opens every ingest route (but
+        never in a URL, where logs keep it); the public key only from an allowed ``Origin``
+        and within its rate limit."""
         if key is None:
             raise ApiError(
                 401, "api-key header is missing; send the key from the server's start-up"
             )
         hashed = digest(key)
         if hmac.compare_digest(hashed, self.api_key):
-            return
+            if in_url:
+                raise ApiError(
+                    401, "the API key must not travel in a URL; send it in the api-key header"
+                )
+            return False
         if not hmac.compare_digest(hashed, self.public_key):
             raise ApiError(401, "api-key is wrong")
         origin = headers.get(b"origin", b"").decode("latin-1")
@@ -213,6 +248,7 @@ class IngestApp:
                 "too many requests with the public key from this address; slow down",
                 [(b"retry-after", str(max(1, round(wait))).encode())],
             )
+        return True
 
     def _validate_batch(
         self, items: list[object], now: float
@@ -245,10 +281,11 @@ class IngestApp:
             ) from None
 
     def _cors_headers(self, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+        vary = [(b"vary", b"Origin")]  # the answer depends on it, for caches too
         if origin is None:
-            return []
+            return vary
         if self.cors != ("*",) and origin.decode("latin-1") not in self.cors:
-            return []
+            return vary
         return [
             (b"access-control-allow-origin", b"*" if self.cors == ("*",) else origin),
             (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -257,7 +294,7 @@ class IngestApp:
                 b"api-key, authorization, content-type, content-encoding",
             ),
             (b"access-control-max-age", b"86400"),
-            (b"vary", b"Origin"),
+            *vary,
         ]
 
 
@@ -267,13 +304,13 @@ def _header_key(headers: dict[bytes, bytes]) -> bytes | None:
     key = headers.get(b"api-key")
     if key is not None:
         return key
-    authorization = headers.get(b"authorization", b"")
-    scheme = authorization[:6].lower()
-    if scheme == b"bearer":
-        return authorization[7:].strip() or None
-    if scheme == b"basic ":
+    scheme, _, credentials = headers.get(b"authorization", b"").strip().partition(b" ")
+    credentials = credentials.strip()
+    if scheme.lower() == b"bearer":
+        return credentials or None
+    if scheme.lower() == b"basic":
         try:
-            user = base64.b64decode(authorization[6:].strip(), validate=True).split(b":", 1)[0]
+            user = base64.b64decode(credentials, validate=True).split(b":", 1)[0]
         except (binascii.Error, ValueError):
             raise ApiError(401, "Authorization: Basic must be base64 of key:") from None
         return user or None
@@ -283,7 +320,7 @@ def _header_key(headers: dict[bytes, bytes]) -> bytes | None:
 def _query_key(scope: Scope) -> bytes | None:
     """``?key=``: how a page's ``sendBeacon`` sends the public key (it cannot set headers)."""
     found = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("key")
-    return found[0].encode("latin-1") if found else None
+    return found[0].encode() if found else None
 
 
 def _content_type(headers: dict[bytes, bytes]) -> bytes:
@@ -330,6 +367,8 @@ def _gunzip(body: bytes, too_large: ApiError, limit: int) -> bytes:
         raise ApiError(400, "body: Content-Encoding is gzip but the body is not gzip") from None
     if len(unpacked) > limit or unpacker.unconsumed_tail:
         raise too_large
+    if not unpacker.eof or unpacker.unused_data:
+        raise ApiError(400, "body: the gzip data is cut short or followed by other bytes")
     return unpacked
 
 
@@ -358,6 +397,13 @@ def _split_ndjson(body: bytes) -> list[object]:
             items.append(Refused(str(error)))
     _check_count(len(items))
     return items
+
+
+def _check_public_count(count: int) -> None:
+    if count > PUBLIC_ITEMS:
+        raise ApiError(
+            413, f"body: {count} items; a public-key request holds at most {PUBLIC_ITEMS}"
+        )
 
 
 def _check_count(count: int) -> None:

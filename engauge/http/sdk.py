@@ -21,10 +21,14 @@ every other ``$`` property is dropped; the rest are flattened like Segment's.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from engauge.http.errors import Refused
+from engauge.stream.timestamps import TimestampError, parse_timestamp
 
 SEGMENT_SINGLE = {
     "/v1/track": "track",
@@ -45,21 +49,86 @@ POSTHOG_ACTIONS = {"$pageview": "view", "$screen": "view", "$identify": "identif
 FLATTEN_DEPTH = 5
 
 
-def flatten(properties: object, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+class Collision(ValueError):
+    """Two properties flatten to one key (``{"a.b": 1, "a": {"b": 2}}``)."""
+
+
+def flatten(properties: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
     """Nested objects as dotted keys (``{"a": {"b": 1}}`` → ``{"a.b": 1}``); ``null`` dropped.
 
-    Objects nested deeper than FLATTEN_DEPTH are kept as they are, so validation names them.
+    An array of objects (Segment's ``products``) becomes one array per key
+    (``products.price``). Objects nested deeper than FLATTEN_DEPTH are kept as they are, so
+    validation names them. Raises :class:`Collision` when two keys would become one.
     """
-    if not isinstance(properties, dict):
-        return {}
     flat: dict[str, Any] = {}
+
+    def put(name: str, value: Any) -> None:
+        if name in flat:
+            raise Collision(name)
+        flat[name] = value
+
     for key, value in properties.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and depth < FLATTEN_DEPTH:
-            flat.update(flatten(value, f"{name}.", depth + 1))
+            for inner, inner_value in flatten(value, f"{name}.", depth + 1).items():
+                put(inner, inner_value)
+        elif isinstance(value, list) and value and all(isinstance(e, dict) for e in value):
+            columns: dict[str, list[Any]] = {}
+            for element in value:
+                for inner, inner_value in flatten(element, "", depth + 1).items():
+                    columns.setdefault(inner, []).append(inner_value)
+            for inner, values in columns.items():
+                put(f"{name}.{inner}", values)
         elif value is not None:
-            flat[name] = value
+            put(name, value)
     return flat
+
+
+def _properties(message: dict[str, Any], field: str, keep: Any = None) -> dict[str, Any] | Refused:
+    """The message's ``field`` flattened, or why it cannot be; ``keep`` filters the keys."""
+    given = message.get(field)
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        return Refused(f"{field}: must be an object")
+    if keep is not None:
+        given = {key: value for key, value in given.items() if keep(key)}
+    try:
+        return flatten(given)
+    except Collision as error:
+        return Refused(f"{field}.{error}: given twice, as a dotted key and as a nested object")
+
+
+class _Keys(msgspec.Struct):
+    writeKey: str | None = None  # noqa: N815 - Segment's name
+    api_key: str | None = None
+    token: str | None = None
+
+
+def body_key(body: bytes) -> str | None:
+    """The key a Segment or PostHog body carries (``writeKey``, ``api_key`` or ``token``).
+
+    Read without building the body's objects, so a request without a valid key costs
+    little however large its body.
+    """
+    try:
+        keys = msgspec.json.decode(body, type=_Keys)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return keys.writeKey or keys.api_key or keys.token
+
+
+def sent_time(timestamp: object, sent_at: object, now: float, zone: tzinfo) -> object:
+    """``timestamp`` corrected for the client's clock, as both SDKs expect: the time between
+    the event and ``sentAt`` taken back from the moment the request arrived."""
+    if timestamp is None or sent_at is None:
+        return timestamp
+    try:
+        happened = parse_timestamp(timestamp, zone)
+        sent = parse_timestamp(sent_at, zone)
+    except (TimestampError, TypeError):
+        return timestamp  # validation names what is wrong with it
+    return now - max(0.0, sent - happened)
 
 
 def _dig(message: dict[str, Any], *path: str) -> Any:
@@ -76,19 +145,21 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
 # -- Segment ---------------------------------------------------------------------------------
 
 
-def segment_messages(body: object, path: str) -> list[object]:
+def segment_messages(body: object, path: str, now: float, zone: tzinfo) -> list[object]:
     """The messages of a Segment request: ``batch`` for ``/v1/batch``, else the body itself."""
     if not isinstance(body, dict):
         return [Refused("body: must be a JSON object")]
+    sent_at = body.get("sentAt")
     if path == "/v1/batch":
         batch = body.get("batch")
         if not isinstance(batch, list):
             return [Refused("batch: must be an array of messages")]
-        return [segment_interaction(message) for message in batch]
-    return [segment_interaction({"type": SEGMENT_SINGLE[path], **body})]
+        return [segment_interaction(message, sent_at, now, zone) for message in batch]
+    message = {**body, "type": SEGMENT_SINGLE[path]}  # the route says what it is
+    return [segment_interaction(message, sent_at, now, zone)]
 
 
-def segment_interaction(message: object) -> object:
+def segment_interaction(message: object, sent_at: object, now: float, zone: tzinfo) -> object:
     if not isinstance(message, dict):
         return Refused("must be a JSON object")
     kind = message.get("type")
@@ -109,85 +180,82 @@ def segment_interaction(message: object) -> object:
             f"type: {kind!r} is not taken; Engauge takes track, page, screen and identify "
             "(it never merges users, so alias and group are refused)"
         )
-    user_id = message.get("userId")
+    user_id = _identity(message.get("userId"))
     anonymous = user_id in (None, "")
-    properties = message.get("traits") if kind == "identify" else message.get("properties")
+    properties = _properties(message, "traits" if kind == "identify" else "properties")
+    if isinstance(properties, Refused):
+        return properties
     return _present(
         {
             "action": action,
-            "userID": message.get("anonymousId") if anonymous else user_id,
+            "userID": _identity(message.get("anonymousId")) if anonymous else user_id,
             "userType": "anonymous" if anonymous else None,
             "originType": origin[0],
             "originID": origin[1],
             "deviceType": _dig(message, "context", "device", "type"),
-            "timestamp": message.get("timestamp"),
+            "timestamp": sent_time(message.get("timestamp"), sent_at, now, zone),
             "id": message.get("messageId"),
-            "properties": flatten(properties),
+            "properties": properties,
         }
     )
 
 
-def segment_key(body: object) -> str | None:
-    """The write key in the body (``writeKey``), when not sent as HTTP Basic user name."""
-    key = body.get("writeKey") if isinstance(body, dict) else None
-    return key if isinstance(key, str) else None
+def _identity(value: object) -> object:
+    """A user id as the SDKs allow it: numbers as their text, booleans left to validation."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 # -- PostHog ---------------------------------------------------------------------------------
 
 
-def posthog_messages(body: object, path: str) -> list[object]:
+def posthog_messages(body: object, path: str, now: float, zone: tzinfo) -> list[object]:
     """The events of a PostHog request: ``batch`` when present, else the body itself."""
-    if isinstance(body, list):
-        return [posthog_interaction(event) for event in body]
     if not isinstance(body, dict):
         return [Refused("body: must be a JSON object")]
+    sent_at = body.get("sent_at")
     batch = body.get("batch")
     if batch is None:
-        return [posthog_interaction(body)]
+        return [posthog_interaction(body, sent_at, now, zone)]
     if not isinstance(batch, list):
         return [Refused("batch: must be an array of events")]
-    return [posthog_interaction(event) for event in batch]
+    return [posthog_interaction(event, sent_at, now, zone) for event in batch]
 
 
-def posthog_interaction(event: object) -> object:
+def posthog_interaction(event: object, sent_at: object, now: float, zone: tzinfo) -> object:
     if not isinstance(event, dict):
         return Refused("must be a JSON object")
     name = event.get("event")
-    given = event.get("properties")
-    properties: dict[str, Any] = given if isinstance(given, dict) else {}
-    user = event.get("distinct_id")
-    if user is None:
-        user = properties.get("distinct_id")
+    own = _properties(event, "properties", keep=_own_property)
+    if isinstance(own, Refused):
+        return own
+    given = event.get("properties") or {}
     origin: tuple[str | None, Any] = (None, None)
-    url = properties.get("$current_url")
+    url = given.get("$current_url")
     if isinstance(url, str) and url:
-        origin = ("page", urlsplit(url).path or "/")
-    elif properties.get("$screen_name"):
-        origin = ("screen", properties["$screen_name"])
-    device = properties.get("$device_type")
-    own = {key: value for key, value in properties.items() if not str(key).startswith("$")}
-    own.pop("distinct_id", None)
-    own.pop("token", None)
+        try:
+            origin = ("page", urlsplit(url).path or "/")
+        except ValueError:
+            return Refused(f"properties.$current_url: {url[:100]!r} is not a URL")
+    elif given.get("$screen_name"):
+        origin = ("screen", given["$screen_name"])
+    device = given.get("$device_type")
+    user = event.get("distinct_id")
     return _present(
         {
             "action": POSTHOG_ACTIONS.get(name, name) if isinstance(name, str) else name,
-            "userID": str(user) if isinstance(user, int | float) else user,
+            "userID": _identity(given.get("distinct_id") if user is None else user),
             "originType": origin[0],
             "originID": origin[1],
             "deviceType": device.lower() if isinstance(device, str) else device,
-            "timestamp": event.get("timestamp"),
+            "timestamp": sent_time(event.get("timestamp"), sent_at, now, zone),
             "id": event.get("uuid"),
-            "properties": flatten(own),
+            "properties": own,
         }
     )
 
 
-def posthog_key(body: object) -> str | None:
-    """The project key in the body: ``api_key`` (or ``token``, as some clients send it)."""
-    if not isinstance(body, dict):
-        return None
-    key = body.get("api_key") or body.get("token")
-    if key is None and isinstance(body.get("properties"), dict):
-        key = body["properties"].get("token")
-    return key if isinstance(key, str) else None
+def _own_property(name: object) -> bool:
+    """The event's own properties: not PostHog's ``$`` ones, not the id and key again."""
+    return not str(name).startswith("$") and name not in ("distinct_id", "token")

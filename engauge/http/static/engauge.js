@@ -82,16 +82,25 @@
     send(x);
   }
 
-  // Properties as the server takes them, so one odd value cannot lose the whole event:
-  // nested objects become dotted keys, arrays keep their strings and numbers, and values
-  // of any other kind (functions, null, booleans inside arrays) are left out.
+  // Properties as the server takes them (SPEC §1), so one odd value cannot lose the whole
+  // event: nested objects become dotted keys; at most 100 keys of 1-128 characters; strings
+  // cut to 1024; arrays keep up to 100 strings and numbers; other values are left out.
+  function scalar(v) {
+    var t = typeof v;
+    if (t == 'string') return v.slice(0, 1024);
+    if (t == 'number' && isFinite(v) && Math.abs(v) < 9e15) return v;
+  }
   function clean(o, prefix, out, depth) {
     for (var k in o) {
-      var v = o[k], t = typeof v;
-      if (v == null || t == 'function' || t == 'undefined') continue;
-      if (Array.isArray(v)) out[prefix + k] = v.filter(function (e) { return typeof e == 'string' || (typeof e == 'number' && isFinite(e)); });
-      else if (t == 'object' && depth < 5) clean(v, prefix + k + '.', out, depth + 1);
-      else if (t == 'string' || t == 'boolean' || (t == 'number' && isFinite(v))) out[prefix + k] = v;
+      var v = o[k], name = prefix + k, s;
+      if (Object.keys(out).length >= 100) break;
+      if (v == null || name.length > 128) continue;
+      if (Array.isArray(v)) {
+        s = v.map(scalar).filter(function (e) { return e !== undefined; }).slice(0, 100);
+        if (s.length) out[name] = s;
+      } else if (typeof v == 'object' && depth < 5) clean(v, name + '.', out, depth + 1);
+      else if (typeof v == 'boolean') out[name] = v;
+      else if ((s = scalar(v)) !== undefined) out[name] = s;
     }
     return out;
   }
