@@ -184,6 +184,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between snapshots of the in-memory state (one is also written at shutdown).",
         _seconds,
     ),
+    Setting(
+        "metricstoken",
+        None,
+        "Bearer token GET /metrics requires (unset: /metrics is open to whoever reaches it).",
+        _secret,
+    ),
     Setting("cors", "*", "Origins allowed to call /api/* from browsers: * or a list.", _origins),
 )
 
@@ -208,6 +214,7 @@ class Config:
     publickey: str | None
     fsync: str
     snapshotevery: float
+    metricstoken: str | None
     cors: tuple[str, ...]
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
+from engauge.metrics import FSYNC_SECONDS
 from engauge.store.journal import Journal, Position
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.interaction import Interaction
@@ -72,6 +73,8 @@ class Pipeline:
         self._to_writer, self._writer_inbox = trio.open_memory_channel[_Waiter](math.inf)
         self._to_aggregator, self._aggregator_inbox = trio.open_memory_channel[_Group](math.inf)
         self._dirty = False
+        self.unwritable: str | None = None
+        """Why the journal cannot be written now (the last write or fsync failed), or None."""
 
     def check_capacity(self) -> None:
         """Raise :class:`Overloaded` when the aggregator is too far behind to take more."""
@@ -122,8 +125,10 @@ class Pipeline:
                 self._dirty = True
         except OSError as error:
             log.error("journal write failed: %s", error)
+            self.unwritable = f"the journal cannot be written: {error}"
             self._fail(group, f"{error}")
             return
+        self.unwritable = None
         serials = [waiter.serial for waiter in group]
         self._to_aggregator.send_nowait(_Group(batches, serials, self.journal.position))
         for waiter in group:
@@ -133,7 +138,8 @@ class Pipeline:
         """``fsync``; if that fails, remove the records again, since nobody will be told
         they were accepted (a replay must not count them)."""
         try:
-            await trio.to_thread.run_sync(self.journal.detached_sync())
+            with FSYNC_SECONDS.time():
+                await trio.to_thread.run_sync(self.journal.detached_sync())
         except OSError:
             self.journal.cut_back(before)
             raise
@@ -170,6 +176,11 @@ class Pipeline:
             del self._arrivals[serial]
         self.applied_position = group.position
 
+    def lag(self, now: float) -> float:
+        """Seconds the oldest acknowledged interaction not yet counted has waited."""
+        oldest = next(iter(self._arrivals.values()), None)
+        return 0.0 if oldest is None else max(0.0, now - oldest)
+
     def _clock(self) -> float:
         """The time sessions may be closed at: now, but never past the receipt time of an
         interaction still on its way to the aggregator, which a replay would apply first."""
@@ -191,7 +202,11 @@ class Pipeline:
             if self._dirty:
                 self._dirty = False
                 try:
-                    await trio.to_thread.run_sync(self.journal.detached_sync())
+                    with FSYNC_SECONDS.time():
+                        await trio.to_thread.run_sync(self.journal.detached_sync())
                 except OSError as error:
                     self._dirty = True
+                    self.unwritable = f"the journal cannot be synced: {error}"
                     log.error("journal fsync failed (will retry): %s", error)
+                else:
+                    self.unwritable = None

@@ -7,11 +7,13 @@ queued, writes a final snapshot, syncs the journal and returns.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
 import signal
 import time
+from pathlib import Path
 
 import hypercorn
 import hypercorn.trio
@@ -22,6 +24,7 @@ from engauge.http.app import create_app
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.ingest import IngestApp
+from engauge.metrics import Reading, read_state
 from engauge.pipeline import Pipeline
 from engauge.snapshotter import Snapshotter
 from engauge.store import snapshot as snapshots
@@ -115,7 +118,10 @@ async def serve(
         Accounts(config.user, secrets.password, secrets.jwt),
         dashboard,
         config.https,
+        metrics_token=config.metricstoken,
+        unready=lambda: pipeline.unwritable,
     )
+    read_state(state_readings(config.basepath, pipeline, dashboard))
     shutdown = trio.Event()
     try:
         async with trio.open_nursery() as nursery:
@@ -142,6 +148,50 @@ async def serve(
     finally:
         journal.close()
         log.info("stopped; journal synced")
+
+
+def state_readings(basepath: Path, pipeline: Pipeline, dashboard: DashboardApi) -> list[Reading]:
+    """What ``/metrics`` reads from the running service at each scrape."""
+    aggregator = pipeline.aggregator
+
+    def journal_bytes() -> float:
+        total = 0
+        for path in (basepath / JOURNAL).glob("*.log"):
+            with contextlib.suppress(FileNotFoundError):  # retired meanwhile
+                total += path.stat().st_size
+        return total
+
+    return [
+        Reading("engauge_open_sessions", "Sessions open now.", lambda: len(aggregator.sessions)),
+        Reading(
+            "engauge_aggregator_queue_depth",
+            "Interactions acknowledged and not yet counted.",
+            lambda: pipeline.pending,
+        ),
+        Reading(
+            "engauge_aggregator_lag_seconds",
+            "How long the oldest of those has waited to be counted.",
+            lambda: pipeline.lag(time.time()),
+        ),
+        Reading(
+            "engauge_interactions_counted",
+            "Interactions counted in the statistics (duplicates excluded), since the data began.",
+            lambda: aggregator.applied,
+            counter=True,
+        ),
+        Reading(
+            "engauge_interactions_deduplicated",
+            "Interactions acknowledged again for an id seen within 24 h, since the data began.",
+            lambda: aggregator.duplicates,
+            counter=True,
+        ),
+        Reading("engauge_journal_bytes", "Size of the journal's segments.", journal_bytes),
+        Reading(
+            "engauge_sse_subscribers",
+            "Open live streams (GET /dashboard/stream).",
+            lambda: dashboard.live.subscribers,
+        ),
+    ]
 
 
 def recover(config: Config, aggregator: Aggregator) -> Journal:

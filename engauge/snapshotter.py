@@ -19,6 +19,7 @@ from pathlib import Path
 
 import trio
 
+from engauge.metrics import SNAPSHOT_BYTES, SNAPSHOT_SECONDS, SNAPSHOT_TIME
 from engauge.pipeline import Pipeline
 from engauge.store import snapshot as snapshots
 from engauge.store.snapshot import Snapshot
@@ -81,13 +82,21 @@ class Snapshotter:
             log.error("snapshot at %s failed in its writer process", snapshot.position)
             return paused
         self._forget_covered()
+        took = time.monotonic() - started
+        self._written(snapshot, took)
         log.info(
             "snapshot at %s written in %.2f s (ingest paused %.1f ms)",
             snapshot.position,
-            time.monotonic() - started,
+            took,
             paused * 1000,
         )
         return paused
+
+    def _written(self, snapshot: Snapshot, took: float) -> None:
+        SNAPSHOT_TIME.set(time.time())
+        SNAPSHOT_SECONDS.set(took)
+        path = snapshots.snapshot_path(self.directory, snapshot.position)
+        SNAPSHOT_BYTES.set(path.stat().st_size if path.exists() else 0)
 
     def _write_in_child(self, snapshot: Snapshot) -> None:
         """The forked child: drop every inherited descriptor but stdio (the base path's lock,
@@ -105,9 +114,11 @@ class Snapshotter:
 
     def take_now(self) -> None:
         """Write a snapshot in this process: at shutdown, when nothing else runs."""
+        started = time.monotonic()
         snapshot = self._capture()
         snapshots.write(self.directory, snapshot)
         self._forget_covered()
+        self._written(snapshot, time.monotonic() - started)
         log.info("final snapshot at %s written", snapshot.position)
 
     def _capture(self) -> Snapshot:

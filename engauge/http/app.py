@@ -8,7 +8,8 @@ included, to Quart.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import trio
@@ -22,7 +23,9 @@ from engauge.http.errors import ApiError
 from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
+from engauge.http.operations import add_operations
 from engauge.http.pages import STATIC, add_pages
+from engauge.metrics import REQUEST_SECONDS
 
 log = logging.getLogger("engauge.http")
 
@@ -37,12 +40,59 @@ class Application:
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_ingest(scope["path"]):
-            await self.ingest(scope, receive, send)
-        elif scope["type"] == "http":
-            await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
-        else:
+        if scope["type"] != "http":
             await self.web(scope, receive, send)  # type: ignore[arg-type]
+            return
+        path = scope["path"]
+        started = time.perf_counter()
+        try:
+            if is_ingest(path):
+                await self.ingest(scope, receive, send)
+            else:
+                await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
+        finally:
+            REQUEST_SECONDS.labels(route_label(path)).observe(time.perf_counter() - started)
+
+
+ROUTES = (
+    "/dashboard/summaries",
+    "/dashboard/series",
+    "/dashboard/stream",
+    "/dashboard/settings",
+    "/dashboard/export",
+    "/dashboard/properties",
+    "/dashboard/endpoint",
+    "/dashboard/origin",
+    "/dashboard/entity",
+    "/static",
+    "/health/ready",
+    "/health",
+    "/metrics",
+    "/login",
+    "/logout",
+    "/refresh-token",
+    "/engauge.js",
+)
+
+
+def route_label(path: str) -> str:
+    """The route a path belongs to: a small fixed set, so the metrics stay small whatever
+    paths clients send."""
+    if path.startswith("/api/"):
+        return _api_label(path)
+    if is_ingest(path):
+        return path.rstrip("/")
+    if path == "/":
+        return path
+    for route in ROUTES:
+        if path == route or path.startswith(route + "/"):
+            return route
+    return "other"
+
+
+def _api_label(path: str) -> str:
+    trimmed = path.rstrip("/")
+    return trimmed if trimmed in ("/api/interaction", "/api/interactions") else "/api/other"
 
 
 def _shielded(send: Send) -> Send:
@@ -62,8 +112,16 @@ def _shielded(send: Send) -> Send:
     return shielded_send
 
 
-def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> Quart:
-    """Quart app with health, login, the dashboard page and the dashboard API behind the login."""
+def create_web_app(
+    accounts: Accounts,
+    dashboard: DashboardApi,
+    https: bool,
+    *,
+    metrics_token: str | None,
+    unready: Callable[[], str | None],
+) -> Quart:
+    """Quart app with health, metrics, login, the dashboard page and the dashboard API
+    behind the login."""
     web = QuartTrio("engauge", static_folder=str(STATIC), static_url_path="/static")
     web.url_map.merge_slashes = False  # a property named "/a//b" is not another address
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
@@ -80,6 +138,7 @@ def create_web_app(accounts: Accounts, dashboard: DashboardApi, https: bool) -> 
         return Response("alive", content_type="text/plain")
 
     add_pages(web)
+    add_operations(web, metrics_token, unready)
     web.register_blueprint(login_routes(accounts, https))
     routes = dashboard.blueprint()
 
@@ -114,5 +173,18 @@ def _json_errors(web: Quart) -> None:
         return json_response({"message": "internal error; see the server log"}, 500)
 
 
-def create_app(ingest: IngestApp, accounts: Accounts, dashboard: DashboardApi, https: bool) -> Any:
-    return Application(ingest, create_web_app(accounts, dashboard, https))
+def create_app(
+    ingest: IngestApp,
+    accounts: Accounts,
+    dashboard: DashboardApi,
+    https: bool,
+    *,
+    metrics_token: str | None,
+    unready: Callable[[], str | None],
+) -> Any:
+    return Application(
+        ingest,
+        create_web_app(
+            accounts, dashboard, https, metrics_token=metrics_token, unready=unready
+        ),
+    )

@@ -38,6 +38,7 @@ from engauge.http.sdk import (
     posthog_messages,
     segment_messages,
 )
+from engauge.metrics import ACCEPTED, REJECTED, STATUS_REASONS
 from engauge.pipeline import NotDurable, Overloaded, Pipeline
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import InvalidInteraction, validate_interaction
@@ -114,6 +115,7 @@ class IngestApp:
             status, body = await self._handle(scope, headers, receive)
         except ApiError as error:
             status, body, cors = error.status, error.body(), cors + error.headers
+            REJECTED.labels(STATUS_REASONS.get(status, "bad_request")).inc()
         except Exception:
             log.exception("unexpected error in %s %s", scope["method"], scope["path"])
             status, body = 500, {"message": "internal error; see the server log"}
@@ -150,7 +152,7 @@ class IngestApp:
             accepted, rejected = self._validate_batch([_decode_json(body)], now)
             if rejected:
                 raise ApiError(400, rejected[0]["message"])
-            await self._submit(accepted)
+            await self._submit(accepted, path)
             return 202, {"accepted": 1}
         items = _split_ndjson(body) if content_type in NDJSON_TYPES else _json_array(body)
         if public:
@@ -158,7 +160,7 @@ class IngestApp:
         accepted, rejected = self._validate_batch(items, now)
         if not accepted:
             raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})
-        await self._submit(accepted)
+        await self._submit(accepted, path)
         answer: dict[str, Any] = {"accepted": len(accepted)}
         if rejected:
             answer["rejected"] = rejected
@@ -199,7 +201,7 @@ class IngestApp:
             )
         if not accepted:
             raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})
-        await self._submit(accepted)
+        await self._submit(accepted, path)
         extra = {"rejected": rejected} if rejected else {}
         return 200, {**dialect.answer, "accepted": len(accepted), **extra}
 
@@ -263,12 +265,15 @@ class IngestApp:
                 accepted.append(validate_interaction(item, now=now, zone=self.zone))
             except InvalidInteraction as error:
                 rejected.append({"index": index, "message": str(error)})
+        if rejected:
+            REJECTED.labels("invalid").inc(len(rejected))
         return accepted, rejected
 
-    async def _submit(self, interactions: list[Interaction]) -> None:
+    async def _submit(self, interactions: list[Interaction], path: str) -> None:
         try:
             self.pipeline.check_capacity()
             await self.pipeline.submit(interactions)
+            ACCEPTED.labels(path).inc(len(interactions))
         except Overloaded:
             raise ApiError(
                 503, "the aggregator is behind; retry after a second", [(b"retry-after", b"1")]

@@ -138,9 +138,14 @@ def snapshot_files(directory: Path) -> list[Path]:
 def write(directory: Path, snapshot: Snapshot) -> Path:
     """Write atomically (temp file, fsync, rename, fsync of the directory)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / _name(snapshot.position)
+    path = snapshot_path(directory, snapshot.position)
     write_atomically(path, encode(snapshot))
     return path
+
+
+def snapshot_path(directory: Path, position: Position) -> Path:
+    """Where the snapshot covering the journal up to ``position`` is written."""
+    return directory / _name(position)
 
 
 def load_newest(directory: Path) -> Snapshot | None:

@@ -1,0 +1,41 @@
+"""Routes for whoever runs Engauge: ``GET /metrics`` (Prometheus) and ``GET /health/ready``.
+
+``/health`` (liveness) stays in the app itself; readiness says whether this process can take
+interactions now: not while its journal cannot be written.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Quart, Response, request
+
+from engauge.http.auth import digest
+from engauge.http.errors import ApiError
+from engauge.http.jsonio import json_response
+from engauge.metrics import REGISTRY
+
+
+def add_operations(
+    web: Quart, metrics_token: str | None, unready: Callable[[], str | None]
+) -> None:
+    """``metrics_token``, when set, must come as ``Authorization: Bearer``; ``unready`` gives
+    the reason this process cannot take interactions now, or ``None``."""
+    token = None if metrics_token is None else digest(metrics_token)
+
+    @web.get("/metrics")
+    async def metrics() -> Response:
+        if token is not None:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(digest(given), token):
+                raise ApiError(401, "send ENGAUGE_METRICSTOKEN as Authorization: Bearer")
+        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+    @web.get("/health/ready")
+    async def ready() -> Response:
+        reason = unready()
+        if reason is not None:
+            return json_response({"ready": False, "reason": reason}, 503)
+        return json_response({"ready": True})

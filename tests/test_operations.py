@@ -1,0 +1,121 @@
+"""``GET /metrics`` read with prometheus-client's own parser, and ``GET /health/ready``."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+from conftest import APIKEY, EngaugeServer, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+TOKEN = "metrics-token-0123456789"
+
+
+def scrape(server: EngaugeServer, token: str | None = TOKEN) -> dict[tuple[str, tuple], float]:
+    """Every sample of ``/metrics``: (name, sorted labels) → value."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    response = server.request("GET", "/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+@pytest.fixture
+def observed(start_server: Callable[..., EngaugeServer]) -> EngaugeServer:
+    return start_server(env={"ENGAUGE_METRICSTOKEN": TOKEN})
+
+
+def test_metrics_move_with_real_traffic(observed: EngaugeServer) -> None:
+    before = scrape(observed)
+    observed.send(
+        {"action": "view", "userID": "m1", "id": "once"},
+        {"action": "view", "userID": "m2"},
+    )
+    observed.send({"action": "view", "userID": "m1", "id": "once"})  # a retry
+    refused = observed.post_api("/api/interactions", [{"action": 5, "userID": "x"}])
+    assert refused.status_code == 400
+    assert observed.request("POST", "/api/interaction", json={}).status_code == 401
+    assert observed.settled_total() == 2
+    after = scrape(observed)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("engauge_interactions_accepted_total", route="/api/interactions") == 3
+    assert grew("engauge_interactions_rejected_total", reason="invalid") == 1
+    assert grew("engauge_interactions_rejected_total", reason="bad_request") == 1
+    assert grew("engauge_interactions_rejected_total", reason="unauthorized") == 1
+    assert grew("engauge_interactions_deduplicated_total") == 1
+    assert grew("engauge_interactions_counted_total") == 2
+    assert after[("engauge_open_sessions", ())] == 2
+    assert after[("engauge_aggregator_queue_depth", ())] == 0
+    assert after[("engauge_journal_bytes", ())] > 0
+    assert grew("engauge_request_duration_seconds_count", route="/api/interactions") == 3
+    assert ("engauge_sse_subscribers", ()) in after
+    assert ("engauge_snapshot_last_timestamp_seconds", ()) in after
+
+
+def test_metrics_report_fsyncs_and_snapshots(start_server: Callable[..., EngaugeServer]) -> None:
+    server = start_server(
+        env={"ENGAUGE_FSYNC": "always", "ENGAUGE_SNAPSHOTEVERY": "1", "ENGAUGE_METRICSTOKEN": TOKEN}
+    )
+    server.send({"action": "view", "userID": "s1"})
+    assert wait_until(
+        lambda: scrape(server)[("engauge_snapshot_last_size_bytes", ())] > 0, timeout=10
+    )
+    samples = scrape(server)
+    assert samples[("engauge_journal_fsync_duration_seconds_count", ())] >= 1
+    assert samples[("engauge_snapshot_last_timestamp_seconds", ())] > 1.7e9
+
+
+def test_metrics_need_the_token_when_one_is_set(observed: EngaugeServer) -> None:
+    assert observed.request("GET", "/metrics").status_code == 401
+    wrong = observed.request("GET", "/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert APIKEY not in observed.request("GET", "/metrics").text
+
+
+def test_metrics_are_open_without_a_token(server: EngaugeServer) -> None:
+    assert ("engauge_open_sessions", ()) in scrape(server, token=None)
+
+
+def test_route_labels_stay_few_whatever_paths_clients_send(observed: EngaugeServer) -> None:
+    for number in range(30):
+        observed.request("GET", f"/no/such/path/{number}")
+        observed.request("GET", f"/dashboard/origin/{number}")
+    routes = {
+        dict(labels).get("route")
+        for name, labels in scrape(observed)
+        if name == "engauge_request_duration_seconds_count"
+    }
+    assert "other" in routes and "/dashboard/origin" in routes
+    assert len(routes) < 15
+
+
+def test_ready_until_the_journal_cannot_be_written(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    """A file size limit on the running server makes journal writes fail as a full disk does."""
+    server = start_server()
+    ready = server.request("GET", "/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True}
+    assert server.process is not None
+    subprocess.run(
+        ["prlimit", f"--pid={server.process.pid}", "--fsize=65536:65536"], check=True
+    )
+    pad = {"pad": "x" * 900}
+    big = [{"action": "fill", "userID": f"f{n}", "properties": pad} for n in range(200)]
+    statuses = {server.post_api("/api/interactions", big).status_code for _ in range(5)}
+    assert 503 in statuses
+    answer = server.request("GET", "/health/ready")
+    assert answer.status_code == 503
+    assert "journal" in answer.json()["reason"]
+    assert server.request("GET", "/health").text == "alive"
+    server.kill()  # its final snapshot could not be written either
