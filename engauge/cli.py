@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import trio
 
-from engauge import __version__
+from engauge import __version__, logs
 from engauge.config import SETTINGS, Config, ConfigError, load_config
 from engauge.importer import ImportProblem, files_of, import_offline, import_online
 from engauge.service import serve
@@ -46,16 +45,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, check the configuration, run; 2 on a configuration error."""
     arguments = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         config = load_config()
     except ConfigError as error:
         print(f"engauge: configuration error: {error}", file=sys.stderr)
         return 2
+    logs.configure(config.logformat)
     if arguments.command == "import":
         return _import(arguments, config)
     try:

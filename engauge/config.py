@@ -184,6 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between snapshots of the in-memory state (one is also written at shutdown).",
         _seconds,
     ),
+    Setting("logformat", "text", "Log lines as text or json lines.", _choice("text", "json")),
     Setting(
         "metricstoken",
         None,
@@ -214,6 +215,7 @@ class Config:
     publickey: str | None
     fsync: str
     snapshotevery: float
+    logformat: str
     metricstoken: str | None
     cors: tuple[str, ...]
 

@@ -24,6 +24,7 @@ from engauge.http.app import create_app
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.ingest import IngestApp
+from engauge.logs import ACCESS_FORMAT
 from engauge.metrics import Reading, read_state
 from engauge.pipeline import Pipeline
 from engauge.snapshotter import Snapshotter
@@ -57,7 +58,7 @@ def hypercorn_config(config: Config) -> hypercorn.Config:
     server.bind = [f"{config.host}:{config.port}"]
     # Loggers, not streams: every line goes through the one format set up by the CLI.
     server.accesslog = logging.getLogger("engauge.access")
-    server.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+    server.access_log_format = ACCESS_FORMAT
     server.errorlog = logging.getLogger("hypercorn.error")
     server.graceful_timeout = GRACEFUL_SECONDS
     if config.https:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 
 import pytest
-from conftest import APIKEY, EngaugeServer, wait_until
+from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "metrics-token-0123456789"
@@ -119,3 +120,34 @@ def test_ready_until_the_journal_cannot_be_written(
     assert "journal" in answer.json()["reason"]
     assert server.request("GET", "/health").text == "alive"
     server.kill()  # its final snapshot could not be written either
+
+
+def test_json_logs_parse_and_hold_no_secret(start_server: Callable[..., EngaugeServer]) -> None:
+    public, origin = "public-log-key-0123456789", "http://127.0.0.1:1"
+    server = start_server(
+        env={
+            "ENGAUGE_LOGFORMAT": "json",
+            "ENGAUGE_PUBLICKEY": public,
+            "ENGAUGE_CORS": origin,
+            "ENGAUGE_METRICSTOKEN": TOKEN,
+        }
+    )
+    token = server.token  # a login: the password in a body
+    server.get("/dashboard/summaries")  # the token in a header
+    server.send({"action": "view", "userID": "logged"})  # the API key in a header
+    beacon = server.request(
+        "POST", f"/api/interactions?key={public}", json=[{"action": "view", "userID": "b"}],
+        headers={"origin": origin},
+    )
+    assert beacon.status_code == 202
+    server.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert server.stop() == 0
+    lines = [line for line in server.stderr().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert all({"time", "level", "logger", "message"} <= set(record) for record in records)
+    messages = [record["message"] for record in records]
+    assert any('"POST /api/interactions 1.1" 202' in message for message in messages)
+    assert any("stopped" in message for message in messages)
+    text = "\n".join(lines)
+    for secret in (APIKEY, PASSWORD, JWT_KEY, token, public, TOKEN):
+        assert secret not in text
