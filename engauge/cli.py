@@ -12,6 +12,7 @@ from engauge import __version__, logs
 from engauge.config import SETTINGS, Config, ConfigError, load_config
 from engauge.importer import ImportProblem, files_of, import_offline, import_online
 from engauge.service import serve
+from engauge.store.backup import BackupError, backup, restore
 from engauge.store.lock import BasePathInUse
 from engauge.store.snapshot import NewerFormatError
 
@@ -39,6 +40,19 @@ def _parser() -> argparse.ArgumentParser:
     importing.add_argument("--format", choices=("ndjson", "engauge-csv"), default=None)
     importing.add_argument("--url", help="a running Engauge, such as http://127.0.0.1:8080")
     importing.add_argument("--api-key", help="its API key (default: ENGAUGE_APIKEY)")
+    backing_up = commands.add_parser(
+        "backup",
+        help="copy ENGAUGE_BASEPATH (a server may be running on it) into DEST",
+        description="Copy the newest snapshot and the journal after it, with the settings "
+        "and secrets, from ENGAUGE_BASEPATH into DEST (new or empty). The server may keep "
+        "running and ingesting.",
+    )
+    backing_up.add_argument("destination", type=Path, metavar="DEST")
+    restoring = commands.add_parser(
+        "restore",
+        help="copy a backup SRC into ENGAUGE_BASEPATH (new or empty), to start from",
+    )
+    restoring.add_argument("source", type=Path, metavar="SRC")
     return parser
 
 
@@ -53,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(config.logformat)
     if arguments.command == "import":
         return _import(arguments, config)
+    if arguments.command in ("backup", "restore"):
+        return _copy(arguments, config)
     try:
         trio.run(serve, config)
     except Exception as error:
@@ -85,6 +101,24 @@ def _import(arguments: argparse.Namespace, config: Config) -> int:
         print(f"engauge: import: {error}", file=sys.stderr)
         return 2
     print(f"imported {report.imported:,} interactions; skipped {report.rejected:,} bad rows")
+    return 0
+
+
+def _copy(arguments: argparse.Namespace, config: Config) -> int:
+    try:
+        if arguments.command == "backup":
+            copied = backup(config.basepath, arguments.destination)
+            where = arguments.destination
+        else:
+            copied = restore(arguments.source, config.basepath)
+            where = config.basepath
+    except (BackupError, OSError) as error:
+        print(f"engauge: {arguments.command}: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{arguments.command}: {where}: snapshot {copied.snapshot or '(none yet)'}, "
+        f"{copied.segments} journal segments, {copied.size:,} bytes"
+    )
     return 0
 
 

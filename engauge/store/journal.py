@@ -53,7 +53,8 @@ def _segment_name(number: int) -> str:
     return f"{number:08d}{SUFFIX}"
 
 
-def _segments(directory: Path) -> list[Path]:
+def segment_files(directory: Path) -> list[Path]:
+    """The journal's segment files, oldest first."""
     return sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
 
 
@@ -120,7 +121,7 @@ class Journal:
         """Replay the records after ``after`` (all when ``None``) in order into ``apply``,
         cut a torn tail, and open the journal for appends."""
         directory.mkdir(parents=True, exist_ok=True)
-        segments = _segments(directory)
+        segments = segment_files(directory)
         start = after or Position(0, 0)
         if segments and int(segments[0].stem) > max(start.segment, 1):
             log.warning(
@@ -215,7 +216,7 @@ class Journal:
         """Move the segments numbered below ``segment`` (a snapshot covers them) into
         ``archive``, where exports read them, or delete them when ``archive`` is ``None``."""
         retired = 0
-        for path in _segments(self.directory):
+        for path in segment_files(self.directory):
             if int(path.stem) >= segment:
                 continue
             if archive is None:
@@ -244,7 +245,7 @@ def read_interactions(directories: Sequence[Path]) -> Iterator[list[Interaction]
     archive) while this runs: it is then read from where it went.
     """
     names = sorted(
-        {path.name for directory in directories for path in _segments(directory)},
+        {path.name for directory in directories for path in segment_files(directory)},
         key=lambda name: int(name.split(".")[0]),
     )
     for name in names:
