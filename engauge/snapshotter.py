@@ -15,6 +15,7 @@ import shutil
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -22,8 +23,11 @@ import trio
 from engauge.metrics import SNAPSHOT_BYTES, SNAPSHOT_SECONDS, SNAPSHOT_TIME
 from engauge.pipeline import Pipeline
 from engauge.store import snapshot as snapshots
+from engauge.store.journal import drop_archived_before
 from engauge.store.snapshot import Snapshot
+from engauge.stream.settings import RAW
 
+DAY = 86_400.0
 log = logging.getLogger("engauge.snapshot")
 
 
@@ -40,7 +44,9 @@ class Snapshotter:
         timezone: str,
         week_start: int,
         every: float,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
         self.directory = directory
         self.archive = archive
         self.pipeline = pipeline
@@ -53,6 +59,7 @@ class Snapshotter:
         """Snapshot whenever something changed; a failed one is logged and tried again."""
         while True:
             await trio.sleep(self.every)
+            self.drop_old_interactions()
             if self._taken == self._moment():
                 continue
             try:
@@ -91,6 +98,15 @@ class Snapshotter:
             paused * 1000,
         )
         return paused
+
+    def drop_old_interactions(self) -> int:
+        """Enforce the raw-interaction retention of settings on the archive (read each time,
+        so a change applies at once)."""
+        days = self.pipeline.aggregator.settings.retention[RAW]
+        dropped = drop_archived_before(self.archive, self.clock() - days * DAY)
+        if dropped:
+            log.info("dropped %d archived journal segments older than %d days", dropped, days)
+        return dropped
 
     def _written(self, snapshot: Snapshot, took: float) -> None:
         SNAPSHOT_TIME.set(time.time())

@@ -52,6 +52,7 @@ DEFAULT_SETTINGS = {
         "monthly": 60,
         "quarterly": 20,
         "yearly": 10,
+        "interactions": 365,
     },
 }
 SHOP_DAY = days_ago(100, hour=0)

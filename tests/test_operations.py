@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, wait_until
@@ -151,3 +154,34 @@ def test_json_logs_parse_and_hold_no_secret(start_server: Callable[..., EngaugeS
     text = "\n".join(lines)
     for secret in (APIKEY, PASSWORD, JWT_KEY, token, public, TOKEN):
         assert secret not in text
+
+
+def archived(server: EngaugeServer) -> list[Path]:
+    return sorted((server.basepath / "archive").glob("*.log"))
+
+
+def test_raw_interactions_past_their_retention_leave_the_archive(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    """Archived segments aged by a clock jump (their times set 400 days back) are dropped
+    once the retention setting says so, without a restart."""
+    server = start_server(env={"ENGAUGE_SNAPSHOTEVERY": "1"})
+    for round_ in range(4):  # each snapshot rolls the journal; two retire what they cover
+        server.send({"action": "old", "userID": f"r{round_}"})
+        time.sleep(1.3)
+    assert wait_until(lambda: len(archived(server)) >= 1, timeout=10)
+    server.dash("PUT", "/dashboard/settings", json={"retention": {"interactions": 1000}})
+    long_ago = time.time() - 400 * 86_400
+    for path in archived(server):
+        os.utime(path, (long_ago, long_ago))
+    time.sleep(2.5)  # two retention passes: 1,000 days keeps them
+    assert archived(server)
+    changed = server.dash("PUT", "/dashboard/settings", json={"retention": {"interactions": 30}})
+    assert changed.json()["retention"]["interactions"] == 30
+    assert wait_until(
+        lambda: all(path.stat().st_mtime > long_ago + 1 for path in archived(server)),
+        timeout=10,
+    )
+    exported = server.dash("GET", "/dashboard/export/interactions").text
+    assert '"r0"' not in exported
+    assert server.total() == 4  # the statistics keep counting them

@@ -258,3 +258,18 @@ def read_interactions(directories: Sequence[Path]) -> Iterator[list[Interaction]
             except FileNotFoundError:
                 continue
         yield from batches
+
+
+def drop_archived_before(archive: Path, cutoff: float) -> int:
+    """Delete the archived segments last written before ``cutoff`` (Unix time): raw
+    interactions past their retention. A segment is written in receipt order, so its last
+    write is its newest interaction's arrival."""
+    dropped = 0
+    for path in segment_files(archive) if archive.is_dir() else []:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                dropped += 1
+        except FileNotFoundError:
+            continue
+    return dropped

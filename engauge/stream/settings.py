@@ -19,7 +19,10 @@ DEFAULT_RETENTION: dict[str, int] = {
     "monthly": 60,
     "quarterly": 20,
     "yearly": 10,
+    "interactions": 365,
 }
+"""Buckets kept per interval; ``interactions``: days raw interactions are kept for export."""
+RAW = "interactions"
 MAX_RETENTION = 100_000
 
 
@@ -29,7 +32,8 @@ class InvalidSettings(ValueError):
 
 @define(frozen=True)
 class Settings:
-    """``stats_toggles`` enables intervals; ``retention`` is buckets kept per interval."""
+    """``stats_toggles`` enables intervals; ``retention`` is buckets kept per interval and
+    days of raw interactions kept (``retention["interactions"]``)."""
 
     stats_toggles: dict[str, bool] = field(factory=lambda: dict.fromkeys(INTERVALS, True))
     interactions: bool = True
@@ -62,8 +66,9 @@ def apply_patch(settings: Settings, patch: object) -> Settings:
         if not isinstance(value, bool):
             raise InvalidSettings(f"statsToggles.{name}: must be true or false")
     for name, value in retention.items():
+        unit = "days" if name == RAW else "buckets"
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidSettings(f"retention.{name}: must be a whole number of buckets")
+            raise InvalidSettings(f"retention.{name}: must be a whole number of {unit}")
         if not 1 <= value <= MAX_RETENTION:
             raise InvalidSettings(f"retention.{name}: must be between 1 and {MAX_RETENTION}")
     return evolve(settings, stats_toggles=toggles, interactions=interactions, retention=retention)
@@ -77,6 +82,6 @@ def _merge_section(current: dict[str, Any], patch: object, name: str) -> dict[st
     for key in patch:
         if key not in current:
             raise InvalidSettings(
-                f"{name}.{key}: unknown interval; use one of {', '.join(INTERVALS)}"
+                f"{name}.{key}: unknown key; use one of {', '.join(current)}"
             )
     return {**current, **patch}

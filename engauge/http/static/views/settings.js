@@ -11,7 +11,7 @@ export async function settingsView(ctx) {
   const toggles = Object.entries(settings.statsToggles).map(([name, on]) =>
     h('label', {}, h('input', { type: 'checkbox', name: `toggle-${name}`, checked: on }), INTERVAL_NAMES[name] || name));
   const retention = Object.entries(settings.retention).map(([name, buckets]) =>
-    h('label', {}, h('span', {}, INTERVAL_NAMES[name] || name),
+    h('label', {}, h('span', {}, INTERVAL_NAMES[name] || (name === 'interactions' ? 'Raw interactions, days' : name)),
       h('input', { type: 'number', name: `retention-${name}`, min: '1', max: '100000', step: '1', required: true, value: String(buckets) })));
   const keep = h('input', { type: 'checkbox', name: 'interactions', checked: settings.interactions });
 
@@ -41,7 +41,7 @@ export async function settingsView(ctx) {
         h('p', { class: 'muted' }, 'A disabled interval stops collecting; its kept buckets stay until retention drops them.')),
       h('fieldset', {}, h('legend', {}, 'Raw interactions'),
         h('label', {}, keep, 'Keep raw interactions (needed to export them)')),
-      h('fieldset', {}, h('legend', {}, 'Buckets kept per interval'), h('div', { class: 'retention' }, retention)),
+      h('fieldset', {}, h('legend', {}, 'Retention: buckets kept per interval, days of raw interactions'), h('div', { class: 'retention' }, retention)),
       h('button', { type: 'submit', class: 'primary' }, 'Save settings'),
       status));
   return {};
