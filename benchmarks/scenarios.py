@@ -24,6 +24,7 @@ from engauge.pipeline import Pipeline
 from engauge.service import tune_garbage_collector
 from engauge.snapshotter import Snapshotter
 from engauge.store import snapshot as snapshots
+from engauge.store.erasures import Erasures
 from engauge.store.journal import Journal
 from engauge.store.snapshot import Snapshot
 from engauge.stream.aggregator import Aggregator
@@ -188,6 +189,7 @@ def snapshot(open_sessions: int = 1_000_000, interactions: int = 100_000) -> dic
             timezone="UTC",
             week_start=0,
             every=60,
+            erasures=Erasures(Path(base)),
         )
         paused, total = trio.run(_timed_snapshot, snapshotter)
         size = sum(path.stat().st_size for path in (Path(base) / "snapshots").iterdir())

@@ -29,7 +29,8 @@ from engauge.metrics import Reading, read_state
 from engauge.pipeline import Pipeline
 from engauge.snapshotter import Snapshotter
 from engauge.store import snapshot as snapshots
-from engauge.store.journal import Journal, read_interactions
+from engauge.store.erasures import Erasures
+from engauge.store.journal import Journal, read_interactions, segment_files
 from engauge.store.layout import ARCHIVE, JOURNAL, SNAPSHOTS
 from engauge.store.lock import lock_base_path
 from engauge.store.secrets import Secrets, load_secrets
@@ -99,6 +100,7 @@ async def serve(
     journal = recover(config, aggregator)
     gc.freeze()  # what recovery built lives on: keep it out of every later collection
     pipeline = Pipeline(journal, aggregator, config.fsync)
+    erasures = Erasures(config.basepath)
     snapshotter = Snapshotter(
         pipeline,
         directory=config.basepath / SNAPSHOTS,
@@ -106,13 +108,19 @@ async def serve(
         timezone=str(config.timezone),
         week_start=WEEKDAYS[config.weekstart],
         every=config.snapshotevery,
+        erasures=erasures,
     )
+    raw = [config.basepath / ARCHIVE, config.basepath / JOURNAL]
+
+    def erase(user: tuple[str, str]) -> int:
+        erasures.add(user)
+        return erasures.scrub(segment_files(config.basepath / ARCHIVE))
+
     dashboard = DashboardApi(
         aggregator,
         functools.partial(save_settings, config.basepath),
-        functools.partial(
-            read_interactions, [config.basepath / ARCHIVE, config.basepath / JOURNAL]
-        ),
+        lambda: erasures.without(read_interactions(raw)),
+        erase,
     )
     app = create_app(
         IngestApp(pipeline, secrets.apikey, secrets.publickey, config.cors, config.timezone),

@@ -23,6 +23,7 @@ import trio
 from engauge.metrics import SNAPSHOT_BYTES, SNAPSHOT_SECONDS, SNAPSHOT_TIME
 from engauge.pipeline import Pipeline
 from engauge.store import snapshot as snapshots
+from engauge.store.erasures import Erasures
 from engauge.store.journal import drop_archived_before
 from engauge.store.snapshot import Snapshot
 from engauge.stream.settings import RAW
@@ -44,8 +45,10 @@ class Snapshotter:
         timezone: str,
         week_start: int,
         every: float,
+        erasures: Erasures,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.erasures = erasures
         self.clock = clock
         self.directory = directory
         self.archive = archive
@@ -155,7 +158,10 @@ class Snapshotter:
         oldest = snapshots.prune(self.directory)
         keep_raw = self.pipeline.aggregator.settings.interactions
         if oldest is not None:
-            self.pipeline.journal.retire_before(oldest.segment, self.archive if keep_raw else None)
+            archived = self.pipeline.journal.retire_before(
+                oldest.segment, self.archive if keep_raw else None
+            )
+            self.erasures.scrub(archived)
         if not keep_raw and self.archive.exists():
             shutil.rmtree(self.archive)
 

@@ -185,3 +185,41 @@ def test_raw_interactions_past_their_retention_leave_the_archive(
     exported = server.dash("GET", "/dashboard/export/interactions").text
     assert '"r0"' not in exported
     assert server.total() == 4  # the statistics keep counting them
+
+
+def test_erasure_removes_a_person_from_export_and_archive_and_survives_restart(
+    start_server: Callable[..., EngaugeServer],
+) -> None:
+    server = start_server(env={"ENGAUGE_SNAPSHOTEVERY": "1"})
+    for round_ in range(4):
+        server.send(
+            {"action": "view", "userID": "victim", "userType": "member", "id": f"v{round_}"},
+            {"action": "view", "userID": "bystander", "userType": "member"},
+        )
+        time.sleep(1.3)
+    assert wait_until(lambda: len(archived(server)) >= 1, timeout=10)
+    total = server.settled_total()
+    assert server.dash("DELETE", "/dashboard/users").status_code == 400
+    answer = server.dash("DELETE", "/dashboard/users", params={
+        "userID": "victim", "userType": "member"})
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["archivedInteractionsRemoved"] >= 1
+    assert report["openSessionEnded"] is True
+
+    def exported() -> str:
+        return str(server.dash("GET", "/dashboard/export/interactions").text)
+
+    assert '"victim"' not in exported() and '"bystander"' in exported()
+    assert server.total() == total  # the counts stay
+    assert all(b"victim" not in path.read_bytes() for path in archived(server))
+    server.restart()
+    assert '"victim"' not in exported() and '"bystander"' in exported()
+    server.send({"action": "after", "userID": "bystander"})
+    # Segments still needed at the erasure are scrubbed when they are archived later.
+    assert wait_until(
+        lambda: all(b"victim" not in path.read_bytes() for path in archived(server))
+        and len(archived(server)) >= 2,
+        timeout=15,
+    )
+    assert "victim" not in (server.basepath / "erasures.json").read_text()

@@ -59,8 +59,10 @@ class DashboardApi:
         aggregator: Aggregator,
         save_settings: Callable[[Settings], None],
         read_raw: RawReader,
+        erase: Callable[[tuple[str, str]], int],
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.erase = erase
         self.aggregator = aggregator
         self.calendar = aggregator.calendar
         self.save_settings = save_settings
@@ -82,6 +84,7 @@ class DashboardApi:
         routes.add_url_rule("/settings", view_func=self.get_settings, methods=["GET"])
         routes.add_url_rule("/settings", view_func=self.put_settings, methods=["PUT"])
         routes.add_url_rule("/export/interactions", view_func=self.export)
+        routes.add_url_rule("/users", view_func=self.erase_user, methods=["DELETE"])
         routes.add_url_rule("/<kind>", view_func=self.profile_list)
         routes.add_url_rule("/<kind>/<profile_id>", view_func=self.profile_detail)
         return routes
@@ -266,6 +269,27 @@ class DashboardApi:
             body,
             content_type=FORMATS[form],
             headers={"Content-Disposition": disposition},
+        )
+
+    # -- erasure -----------------------------------------------------------------------
+
+    async def erase_user(self) -> Response:
+        """Erase a person's raw interactions: recorded durably first, then their open
+        session ends and the archive is rewritten without them; the counts stay."""
+        user_id = request.args.get("userID", "")
+        if not user_id:
+            raise ApiError(400, "userID: required (and userType, when the person has one)")
+        user = (request.args.get("userType", ""), user_id)
+        removed = await trio.to_thread.run_sync(self.erase, user)
+        ended = self.aggregator.end_session(user)
+        return json_response(
+            {
+                "userID": user_id,
+                "userType": user[0],
+                "archivedInteractionsRemoved": removed,
+                "openSessionEnded": ended,
+                "export": "excludes this person from now on",
+            }
         )
 
     # -- settings ----------------------------------------------------------------------

@@ -18,8 +18,8 @@ from pathlib import Path
 import msgspec
 from attrs import define
 
-from engauge.store.files import sync_directory
-from engauge.stream.interaction import Interaction
+from engauge.store.files import sync_directory, write_atomically
+from engauge.stream.interaction import Interaction, UserKey
 
 log = logging.getLogger("engauge.journal")
 
@@ -212,10 +212,11 @@ class Journal:
         os.fsync(self._fd)
         os.close(self._fd)
 
-    def retire_before(self, segment: int, archive: Path | None) -> int:
+    def retire_before(self, segment: int, archive: Path | None) -> list[Path]:
         """Move the segments numbered below ``segment`` (a snapshot covers them) into
-        ``archive``, where exports read them, or delete them when ``archive`` is ``None``."""
-        retired = 0
+        ``archive``, where exports read them, or delete them when ``archive`` is ``None``;
+        the archived files."""
+        archived: list[Path] = []
         for path in segment_files(self.directory):
             if int(path.stem) >= segment:
                 continue
@@ -224,8 +225,8 @@ class Journal:
             else:
                 archive.mkdir(parents=True, exist_ok=True)
                 path.rename(archive / path.name)
-            retired += 1
-        return retired
+                archived.append(archive / path.name)
+        return archived
 
     def roll(self) -> None:
         """Continue in a new segment, so the older ones can be deleted once covered."""
@@ -273,3 +274,20 @@ def drop_archived_before(archive: Path, cutoff: float) -> int:
         except FileNotFoundError:
             continue
     return dropped
+
+
+def scrub_segment(path: Path, erased: Callable[[UserKey], bool]) -> int:
+    """Rewrite a segment no longer appended to without the interactions of erased users,
+    atomically and keeping its time (retention reads it); how many were removed."""
+    batches: list[list[Interaction]] = []
+    try:
+        read_segment(path, batches.append)
+        written = path.stat()
+    except FileNotFoundError:
+        return 0
+    kept = [[item for item in batch if not erased(item.user)] for batch in batches]
+    removed = sum(map(len, batches)) - sum(map(len, kept))
+    if removed:
+        write_atomically(path, b"".join(encode_record(batch) for batch in kept if batch))
+        os.utime(path, ns=(written.st_atime_ns, written.st_mtime_ns))
+    return removed

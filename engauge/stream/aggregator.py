@@ -154,6 +154,15 @@ class Aggregator:
             self.version += 1
         return len(completed)
 
+    def end_session(self, user: UserKey) -> bool:
+        """Complete ``user``'s open session now (an erasure); whether there was one."""
+        session = self.sessions.open.pop(user, None)
+        if session is None:
+            return False
+        self._complete(session.completed())
+        self.version += 1
+        return True
+
     def update_settings(self, settings: Settings) -> None:
         """Take new settings: a disabled interval's buckets are dropped to free memory."""
         self.flush()
