@@ -97,19 +97,7 @@ async def serve(
     announce_secrets(config, secrets)
     calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
     aggregator = Aggregator(calendar, config.sessiondelay * 60, load_settings(config.basepath))
-    journal = recover(config, aggregator)
-    gc.freeze()  # what recovery built lives on: keep it out of every later collection
-    pipeline = Pipeline(journal, aggregator, config.fsync)
     erasures = Erasures(config.basepath)
-    snapshotter = Snapshotter(
-        pipeline,
-        directory=config.basepath / SNAPSHOTS,
-        archive=config.basepath / ARCHIVE,
-        timezone=str(config.timezone),
-        week_start=WEEKDAYS[config.weekstart],
-        every=config.snapshotevery,
-        erasures=erasures,
-    )
     raw = [config.basepath / ARCHIVE, config.basepath / JOURNAL]
 
     def erase(user: tuple[str, str]) -> int:
@@ -122,22 +110,20 @@ async def serve(
         lambda: erasures.without(read_interactions(raw)),
         erase,
     )
+    running: list[Pipeline] = []
     app = create_app(
-        IngestApp(pipeline, secrets.apikey, secrets.publickey, config.cors, config.timezone),
+        None,  # until recovery has finished: see Application
         Accounts(config.user, secrets.password, secrets.jwt),
         dashboard,
         config.https,
         metrics_token=config.metricstoken,
-        unready=lambda: pipeline.unwritable,
+        unready=lambda: running[0].unwritable if running else "recovering the journal",
     )
-    read_state(state_readings(config.basepath, pipeline, dashboard))
     shutdown = trio.Event()
+    journal: Journal | None = None
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(pipeline.run)
             nursery.start_soon(_stop_on_signal, shutdown)
-            nursery.start_soon(snapshotter.run)
-            nursery.start_soon(dashboard.live.run, shutdown)
             async with trio.open_nursery() as server:
                 binds = await server.start(
                     functools.partial(
@@ -148,6 +134,28 @@ async def serve(
                         mode="asgi",
                     )
                 )
+                # The port answers /health and /health/ready (503) while the state is
+                # rebuilt in a worker thread; nothing else touches it until then.
+                journal = await trio.to_thread.run_sync(recover, config, aggregator)
+                gc.freeze()  # what recovery built lives on: keep it out of later collections
+                pipeline = Pipeline(journal, aggregator, config.fsync)
+                snapshotter = Snapshotter(
+                    pipeline,
+                    directory=config.basepath / SNAPSHOTS,
+                    archive=config.basepath / ARCHIVE,
+                    timezone=str(config.timezone),
+                    week_start=WEEKDAYS[config.weekstart],
+                    every=config.snapshotevery,
+                    erasures=erasures,
+                )
+                read_state(state_readings(config.basepath, pipeline, dashboard))
+                await nursery.start(pipeline.run)
+                nursery.start_soon(snapshotter.run)
+                nursery.start_soon(dashboard.live.run, shutdown)
+                running.append(pipeline)
+                app.ingest = IngestApp(
+                    pipeline, secrets.apikey, secrets.publickey, config.cors, config.timezone
+                )
                 for url in binds:
                     print(f"Engauge listening on {url}", flush=True)
                 task_status.started(binds)
@@ -155,7 +163,8 @@ async def serve(
         pipeline.drain()
         snapshotter.take_now()
     finally:
-        journal.close()
+        if journal is not None:
+            journal.close()
         log.info("stopped; journal synced")
 
 

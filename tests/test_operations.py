@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, wait_until
+from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, base_env, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "metrics-token-0123456789"
@@ -156,6 +159,12 @@ def test_json_logs_parse_and_hold_no_secret(start_server: Callable[..., EngaugeS
         assert secret not in text
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def archived(server: EngaugeServer) -> list[Path]:
     return sorted((server.basepath / "archive").glob("*.log"))
 
@@ -223,3 +232,49 @@ def test_erasure_removes_a_person_from_export_and_archive_and_survives_restart(
         timeout=15,
     )
     assert "victim" not in (server.basepath / "erasures.json").read_text()
+
+
+def test_ready_only_once_recovery_has_finished(
+    start_server: Callable[..., EngaugeServer], tmp_path: Path
+) -> None:
+    """While a large journal is replayed the port already answers: alive, not ready, and
+    every other request 503 with Retry-After."""
+    port = free_port()
+    server = start_server(env={"ENGAUGE_SNAPSHOTEVERY": "3600", "ENGAUGE_PORT": str(port)})
+    batch = [{"action": "view", "userID": f"r{n % 5000}", "properties": {"n": n}}
+             for n in range(1000)]
+    for _ in range(120):
+        server.send(*batch)
+    server.kill()  # no final snapshot: the next start replays all 120,000
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engauge", "serve"],
+        env=base_env(server.basepath, {"ENGAUGE_PORT": str(port)}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: set[tuple[str, int]] = set()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    ready = client.get("/health/ready")
+                except httpx.TransportError:
+                    time.sleep(0.05)
+                    continue
+                if ready.status_code == 200:
+                    break
+                assert ready.json() == {"ready": False, "reason": "recovering the journal"}
+                assert client.get("/health").text == "alive"
+                refused = client.post("/api/interaction", json={}, headers={"api-key": APIKEY})
+                if refused.status_code != 503:  # recovery finished in between
+                    assert client.get("/health/ready").status_code == 200
+                    continue
+                assert refused.headers["retry-after"] == "5"
+                seen.add(("recovering", refused.status_code))
+                time.sleep(0.05)
+            assert ready.status_code == 200
+        assert seen == {("recovering", 503)}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
-from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest
+from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest, respond
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
 from engauge.http.operations import add_operations
@@ -32,10 +32,18 @@ log = logging.getLogger("engauge.http")
 DASHBOARD_BODY_LIMIT = 1024 * 1024
 
 
-class Application:
-    """Routes the ingest paths to the ingest fast path and the rest to Quart."""
+HEALTH_PATHS = ("/health", "/health/ready")
+RECOVERING = {"message": "Engauge is recovering its data; retry in a few seconds"}
 
-    def __init__(self, ingest: IngestApp, web: Quart) -> None:
+
+class Application:
+    """Routes the ingest paths to the ingest fast path and the rest to Quart.
+
+    Until ``ingest`` is set (recovery is running), only the health routes answer; every
+    other request gets ``503`` with ``Retry-After``, so nothing reads a half-built state.
+    """
+
+    def __init__(self, ingest: IngestApp | None, web: Quart) -> None:
         self.ingest = ingest
         self.web = web
 
@@ -46,7 +54,9 @@ class Application:
         path = scope["path"]
         started = time.perf_counter()
         try:
-            if is_ingest(path):
+            if self.ingest is None and path not in HEALTH_PATHS:
+                await respond(send, 503, RECOVERING, [(b"retry-after", b"5")])
+            elif is_ingest(path) and self.ingest is not None:
                 await self.ingest(scope, receive, send)
             else:
                 await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
@@ -174,7 +184,7 @@ def _json_errors(web: Quart) -> None:
 
 
 def create_app(
-    ingest: IngestApp,
+    ingest: IngestApp | None,
     accounts: Accounts,
     dashboard: DashboardApi,
     https: bool,

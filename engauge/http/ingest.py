@@ -119,7 +119,7 @@ class IngestApp:
         except Exception:
             log.exception("unexpected error in %s %s", scope["method"], scope["path"])
             status, body = 500, {"message": "internal error; see the server log"}
-        await _respond(send, status, body, cors)
+        await respond(send, status, body, cors)
 
     async def _handle(
         self, scope: Scope, headers: dict[bytes, bytes], receive: Receive
@@ -423,7 +423,8 @@ def _batch_failure(rejected: list[dict[str, Any]]) -> str:
     return f"no interaction was valid; item {first['index']}: {first['message']}"
 
 
-async def _respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]]) -> None:
+async def respond(send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]]) -> None:
+    """A JSON answer from raw ASGI."""
     payload = b"" if body is None else _encode(body)
     headers = [
         (b"content-type", b"application/json"),
