@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,25 @@ def days_ago(days: float, hour: int = 12) -> datetime:
     """Noon (UTC) of the day ``days`` before today: a past bucket of its own."""
     day = datetime.now(UTC) - timedelta(days=days)
     return day.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now: for a server that must come back on the same one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_engauge(basepath: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """Run an ``engauge`` command (import, backup, restore) on ``basepath`` and wait."""
+    return subprocess.run(
+        [sys.executable, "-m", "engauge", *arguments],
+        env=base_env(basepath),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def wait_until(check: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:

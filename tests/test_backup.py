@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import EngaugeServer, base_env, days_ago
-
-
-def engauge(*arguments: str, basepath: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engauge", *arguments],
-        env=base_env(basepath),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from conftest import EngaugeServer, days_ago, run_engauge
 
 
 def mix(count: int, label: str) -> list[dict[str, Any]]:
@@ -57,11 +44,11 @@ def test_a_backup_restores_to_identical_summaries(
     time.sleep(1.5)  # a snapshot covers those; what follows is the journal's tail
     original.send(*mix(200, "after"))
     assert original.settled_total() == 500
-    copied = engauge("backup", str(tmp_path / "backup"), basepath=original.basepath)
+    copied = run_engauge(original.basepath, "backup", str(tmp_path / "backup"))
     assert copied.returncode == 0, copied.stderr
     assert "snapshot 0" in copied.stdout
     restored_base = tmp_path / "restored"
-    assert engauge("restore", str(tmp_path / "backup"), basepath=restored_base).returncode == 0
+    assert run_engauge(restored_base, "restore", str(tmp_path / "backup")).returncode == 0
     restored = start_server(basepath=restored_base)
     assert restored.settled_total() == 500
     assert everything(restored) == everything(original)
@@ -87,16 +74,15 @@ def test_a_backup_while_ingesting_holds_what_was_acknowledged_before_it(
     try:
         time.sleep(1.2)
         before = sum(acknowledged)
-        copied = engauge("backup", str(tmp_path / "backup"), basepath=original.basepath)
+        copied = run_engauge(original.basepath, "backup", str(tmp_path / "backup"))
         time.sleep(0.5)
     finally:
         stop.set()
         sender.join(timeout=30)
     after = sum(acknowledged)
     assert copied.returncode == 0, copied.stderr
-    assert engauge(
-        "restore", str(tmp_path / "backup"), basepath=tmp_path / "restored"
-    ).returncode == 0
+    restoring = run_engauge(tmp_path / "restored", "restore", str(tmp_path / "backup"))
+    assert restoring.returncode == 0
     restored = start_server(basepath=tmp_path / "restored")
     assert before <= restored.settled_total() <= after
 
@@ -107,9 +93,9 @@ def test_backup_and_restore_refuse_a_directory_in_use(
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "something").write_text("x")
-    refused = engauge("backup", str(busy), basepath=server.basepath)
+    refused = run_engauge(server.basepath, "backup", str(busy))
     assert refused.returncode == 1
     assert "not empty" in refused.stderr
-    refused = engauge("restore", str(busy), basepath=tmp_path / "new")
+    refused = run_engauge(tmp_path / "new", "restore", str(busy))
     assert refused.returncode == 1
     assert "not an Engauge backup" in refused.stderr

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, USER, EngaugeServer, days_ago
+from conftest import PASSWORD, USER, EngaugeServer, days_ago, free_port
 from playwright.sync_api import Browser, Page, Request, expect
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -212,12 +211,6 @@ def test_origins_sort_and_an_origins_detail(
     rows = page.locator("table").first.locator("tbody tr")
     expect(rows.first).to_contain_text("All time")
     expect(page.locator("[data-chart='series'] canvas")).to_be_visible()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_setting_persists_across_a_crash_and_the_page_reconnects(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import APIKEY, EngaugeServer, base_env
+from conftest import APIKEY, EngaugeServer, run_engauge
 
 from engauge.importer import go_time
 
@@ -35,28 +33,17 @@ def write_go_directory(root: Path) -> Path:
     return directory
 
 
-def engauge(basepath: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engauge", *arguments],
-        env=base_env(basepath),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_go_csv_directory_into_a_stopped_instance(
     tmp_path: Path, start_server: Callable[..., EngaugeServer]
 ) -> None:
     basepath = tmp_path / "data"
     directory = write_go_directory(tmp_path)
-    first = engauge(basepath, "import", str(directory))
+    first = run_engauge(basepath, "import", str(directory))
     assert first.returncode == 0, first.stderr
     assert "imported 2 interactions; skipped 2 bad rows" in first.stdout
     assert "2021-3-1.csv:3: skipped: '' is not a Go time" in first.stderr
     assert "2021-3-1.csv:4: skipped: has 3 columns" in first.stderr
-    again = engauge(basepath, "import", str(directory))
+    again = run_engauge(basepath, "import", str(directory))
     assert "imported before" in again.stderr
     server = start_server(basepath=basepath)
     assert server.total() == 2
@@ -81,7 +68,7 @@ def test_ndjson_into_a_running_instance_reports_bad_lines(
         json.dumps({"action": "view", "userID": "n3"}),
     ]
     source.write_text("\n".join(lines) + "\n")
-    done = engauge(
+    done = run_engauge(
         tmp_path / "unused", "import", str(source), "--url", server.url, "--api-key", APIKEY
     )
     assert done.returncode == 0, done.stderr
@@ -97,7 +84,7 @@ def test_importing_into_a_running_base_path_is_refused(
     server = start_server()
     source = tmp_path / "one.ndjson"
     source.write_text(json.dumps({"action": "view", "userID": "x"}) + "\n")
-    refused = engauge(server.basepath, "import", str(source))
+    refused = run_engauge(server.basepath, "import", str(source))
     assert refused.returncode == 2
     assert "in use by another Engauge process" in refused.stderr
 
@@ -119,7 +106,7 @@ def test_undecodable_and_oversized_rows_are_reported_not_fatal(tmp_path: Path) -
     source.write_bytes(
         good.encode() + b"\n" + b"\xff\xfe,broken\n" + b'"' + b"x" * 200_000 + b'"\n'
     )
-    done = engauge(tmp_path / "data", "import", str(source))
+    done = run_engauge(tmp_path / "data", "import", str(source))
     assert done.returncode == 0, done.stderr
     assert "imported 1 interactions" in done.stdout
     assert "broken.csv:2: skipped: has 2 columns" in done.stderr
@@ -133,6 +120,6 @@ def test_the_same_ndjson_sent_twice_counts_once(
     source = tmp_path / "twice.ndjson"
     source.write_text(json.dumps({"action": "view", "userID": "t1"}) + "\n")
     for _ in range(2):
-        done = engauge(tmp_path / "unused", "import", str(source), "--url", server.url)
+        done = run_engauge(tmp_path / "unused", "import", str(source), "--url", server.url)
         assert done.returncode == 0, done.stderr
     assert server.settled_total() == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, base_env, wait_until
+from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, base_env, free_port, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 TOKEN = "metrics-token-0123456789"
@@ -157,12 +156,6 @@ def test_json_logs_parse_and_hold_no_secret(start_server: Callable[..., EngaugeS
     text = "\n".join(lines)
     for secret in (APIKEY, PASSWORD, JWT_KEY, token, public, TOKEN):
         assert secret not in text
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def archived(server: EngaugeServer) -> list[Path]:
