@@ -189,7 +189,7 @@ def snapshot(open_sessions: int = 1_000_000, interactions: int = 100_000) -> dic
             timezone="UTC",
             week_start=0,
             every=60,
-            erasures=Erasures(Path(base)),
+            erasures=Erasures(Path(base), API_KEY),
         )
         paused, total = trio.run(_timed_snapshot, snapshotter)
         size = sum(path.stat().st_size for path in (Path(base) / "snapshots").iterdir())

@@ -97,7 +97,7 @@ async def serve(
     announce_secrets(config, secrets)
     calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
     aggregator = Aggregator(calendar, config.sessiondelay * 60, load_settings(config.basepath))
-    erasures = Erasures(config.basepath)
+    erasures = Erasures(config.basepath, secrets.jwt)
     raw = [config.basepath / ARCHIVE, config.basepath / JOURNAL]
 
     def erase(user: tuple[str, str]) -> int:
@@ -137,6 +137,9 @@ async def serve(
                 # The port answers /health and /health/ready (503) while the state is
                 # rebuilt in a worker thread; nothing else touches it until then.
                 journal = await trio.to_thread.run_sync(recover, config, aggregator)
+                await trio.to_thread.run_sync(
+                    erasures.scrub, segment_files(config.basepath / ARCHIVE)
+                )
                 gc.freeze()  # what recovery built lives on: keep it out of later collections
                 pipeline = Pipeline(journal, aggregator, config.fsync)
                 snapshotter = Snapshotter(

@@ -161,7 +161,7 @@ class Snapshotter:
             archived = self.pipeline.journal.retire_before(
                 oldest.segment, self.archive if keep_raw else None
             )
-            self.erasures.scrub(archived)
+            self.erasures.scrub(archived, wait=False)
         if not keep_raw and self.archive.exists():
             shutil.rmtree(self.archive)
 

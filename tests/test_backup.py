@@ -44,6 +44,9 @@ def test_a_backup_restores_to_identical_summaries(
     time.sleep(1.5)  # a snapshot covers those; what follows is the journal's tail
     original.send(*mix(200, "after"))
     assert original.settled_total() == 500
+    erased = original.dash("DELETE", "/dashboard/users", params={"userID": "after-3"})
+    assert erased.status_code == 200
+    time.sleep(1.5)  # the ended session reaches a snapshot (it is not journaled)
     copied = run_engauge(original.basepath, "backup", str(tmp_path / "backup"))
     assert copied.returncode == 0, copied.stderr
     assert "snapshot 0" in copied.stdout
@@ -52,6 +55,8 @@ def test_a_backup_restores_to_identical_summaries(
     restored = start_server(basepath=restored_base)
     assert restored.settled_total() == 500
     assert everything(restored) == everything(original)
+    exported = restored.dash("GET", "/dashboard/export/interactions").text
+    assert '"after-3"' not in exported and '"after-4"' in exported  # the erasure came along
 
 
 def test_a_backup_while_ingesting_holds_what_was_acknowledged_before_it(

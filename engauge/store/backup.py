@@ -4,7 +4,9 @@ A backup copies, from a base path a server may be writing to, the newest snapsho
 every journal segment from the one that snapshot points into; a segment retired into the
 archive meanwhile is taken from there. Snapshot plus segments is a state the server held:
 recovery replays the segments after the snapshot's position and cuts a torn tail, as after a
-crash. Settings and secrets are copied too, so the restored instance has the same keys.
+crash. Settings, secrets and erasures are copied too, so the restored instance has the same
+keys and still leaves erased people out. The archive (raw interactions kept only for export)
+is not copied.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from attrs import define
 
+from engauge.store.erasures import ERASURES_FILE
 from engauge.store.journal import segment_files
 from engauge.store.layout import ARCHIVE, JOURNAL, SNAPSHOTS
 from engauge.store.secrets import SECRETS_FILE
@@ -60,7 +63,7 @@ def restore(source: Path, basepath: Path) -> Copied:
     for name in (SNAPSHOTS, JOURNAL):
         if (source / name).is_dir():
             shutil.copytree(source / name, basepath / name)
-    for name in (SETTINGS_FILE, SECRETS_FILE):
+    for name in (SETTINGS_FILE, SECRETS_FILE, ERASURES_FILE):
         if (source / name).exists():
             shutil.copy2(source / name, basepath / name)
     for path in basepath.rglob("*"):
@@ -105,7 +108,7 @@ def _copy_once(basepath: Path, destination: Path) -> Copied | None:
     expected = list(range(first, first + len(copied)))
     if copied != expected:
         return None
-    for name in (SETTINGS_FILE, SECRETS_FILE):
+    for name in (SETTINGS_FILE, SECRETS_FILE, ERASURES_FILE):
         if (basepath / name).exists():
             total += _copy(basepath / name, destination / name)
     return Copied(snapshot=snapshot, segments=len(copied), size=total)
