@@ -94,15 +94,23 @@ def run_engauge(basepath: Path, *arguments: str) -> subprocess.CompletedProcess[
     )
 
 
-def wait_until(check: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` seconds pass; the last result."""
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    step: float = 0.02,
+    pause: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass; the last result.
+
+    ``pause`` waits ``step`` seconds between checks (a browser page passes its own, so its
+    events keep arriving meanwhile)."""
     deadline = time.monotonic() + timeout
     while True:
         if check():
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(step)
+        pause(step)
 
 
 class EngaugeServer:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import EngaugeServer
+from conftest import EngaugeServer, wait_until
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -208,21 +208,12 @@ def actions(server: EngaugeServer) -> dict[str, int]:
 
 
 def poll(check: Callable[[], bool], timeout: float, page: Page | None = None) -> bool:
-    """Check until it holds or ``timeout`` seconds pass; the last result.
-
-    With a ``page``, waiting is done by Playwright, so the page's events (requests, errors)
-    are delivered meanwhile: the sync API hands them over only inside its own calls.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        if page is None:
-            time.sleep(0.02)
-        else:
-            page.wait_for_timeout(20)
+    """``wait_until``; with a ``page``, waiting is done by Playwright, so the page's events
+    (requests, errors) are delivered meanwhile: the sync API hands them over only inside its
+    own calls."""
+    if page is None:
+        return wait_until(check, timeout)
+    return wait_until(check, timeout, pause=lambda seconds: page.wait_for_timeout(seconds * 1000))
 
 
 def arrives(server: EngaugeServer, total: int, page: Page | None = None) -> None:
