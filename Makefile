@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := engauge/http/static/vendor/.locked
 
-.PHONY: run test lint bench profile assets clean
+.PHONY: run test lint fuzz bench profile assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,15 @@ run: $(STAMP) $(ASSETS)
 lint: $(STAMP)
 	$(BIN)/ruff check engauge tests benchmarks snapshots scripts
 	$(BIN)/mypy
+	$(BIN)/bandit --quiet --recursive engauge
 
 test: lint $(ASSETS)
 	$(BIN)/pytest -q
+
+# Generated attacks, longer than `make test` runs them.
+FUZZ_EXAMPLES ?= 300
+fuzz: $(STAMP) $(ASSETS)
+	ENGAUGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/test_api_reference.py -k schemathesis
 
 bench: $(STAMP) $(ASSETS)
 	$(BIN)/python -m benchmarks

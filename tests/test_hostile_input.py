@@ -37,13 +37,36 @@ def test_one_bad_timestamp_in_a_batch_rejects_only_that_item(server: EngaugeServ
     assert response.json()["rejected"][0]["index"] == 1
 
 
-def test_lone_surrogate_login_is_a_plain_401(server: EngaugeServer) -> None:
+def test_lone_surrogate_login_is_a_400_not_a_crash(server: EngaugeServer) -> None:
     body = b'{"username": "\\ud800", "password": "x"}'
     response = server.request("POST", "/login", content=body)
-    assert response.status_code == 401
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("body: invalid JSON")
 
 
 def test_non_ascii_digits_are_not_a_limit(server: EngaugeServer) -> None:
     response = server.dash("GET", "/dashboard/endpoint", params={"limit": "²"})
     assert response.status_code == 400
     assert response.json()["message"].startswith("limit")
+
+
+def test_invalid_utf8_login_is_a_400_naming_the_body(server: EngaugeServer) -> None:
+    response = server.request("POST", "/login", content=b'{"username": "\xcb"}')
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("body: invalid JSON")
+
+
+def test_a_null_settings_section_is_refused_not_ignored(server: EngaugeServer) -> None:
+    for section in ("statsToggles", "retention"):
+        response = server.dash("PUT", "/dashboard/settings", json={section: None})
+        assert response.status_code == 400, response.text
+        assert response.json()["message"].startswith(f"{section}: must be an object")
+
+
+def test_methods_a_route_does_not_take_are_405(server: EngaugeServer) -> None:
+    flags = server.request("TRACE", "/flags")
+    assert flags.status_code == 405
+    assert flags.headers["allow"] == "GET, POST, OPTIONS"
+    users = server.dash("GET", "/dashboard/users")
+    assert users.status_code == 405
+    assert "DELETE" in users.headers["allow"]

@@ -123,3 +123,11 @@ def test_the_same_ndjson_sent_twice_counts_once(
         done = run_engauge(tmp_path / "unused", "import", str(source), "--url", server.url)
         assert done.returncode == 0, done.stderr
     assert server.settled_total() == 1
+
+
+def test_an_import_url_must_be_http(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.ndjson"
+    rows.write_text('{"action": "view", "userID": "u"}\n')
+    done = run_engauge(tmp_path / "data", "import", "--url", "file:///etc/passwd", str(rows))
+    assert done.returncode != 0
+    assert "give an http:// or https:// address" in done.stderr

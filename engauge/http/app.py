@@ -20,11 +20,20 @@ from werkzeug.exceptions import HTTPException
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
-from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest, respond
+from engauge.http.ingest import (
+    IngestApp,
+    Receive,
+    Scope,
+    Send,
+    ingest_routes,
+    is_ingest,
+    respond,
+)
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
+from engauge.http.openapi import Operation, add_reference, documented
 from engauge.http.operations import add_operations
-from engauge.http.pages import STATIC, add_pages
+from engauge.http.pages import STATIC, STATIC_FILES, add_pages
 from engauge.metrics import REQUEST_SECONDS
 
 log = logging.getLogger("engauge.http")
@@ -144,6 +153,15 @@ def create_web_app(
             await request.get_data()
 
     @web.get("/health")
+    @documented(
+        Operation(
+            "Liveness: `alive` while the process runs",
+            "operations",
+            {200: None},
+            content=("text/plain",),
+            security=(),
+        )
+    )
     async def health() -> Response:
         return Response("alive", content_type="text/plain")
 
@@ -158,6 +176,7 @@ def create_web_app(
         check_origin()
 
     web.register_blueprint(routes)
+    add_reference(web, ingest_routes(), STATIC_FILES)
     _json_errors(web)
     return web
 
@@ -194,7 +213,5 @@ def create_app(
 ) -> Any:
     return Application(
         ingest,
-        create_web_app(
-            accounts, dashboard, https, metrics_token=metrics_token, unready=unready
-        ),
+        create_web_app(accounts, dashboard, https, metrics_token=metrics_token, unready=unready),
     )

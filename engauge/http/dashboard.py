@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import trio
+from msgspec import Meta
 from quart import Blueprint, Response, request
 from werkzeug.routing import PathConverter
 
@@ -19,10 +20,23 @@ from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
 from engauge.http.jsonio import decode_json, json_response
 from engauge.http.live import Broadcaster
+from engauge.http.openapi import JSON, Operation, Param, documented
+from engauge.http.shapes import (
+    Bounds,
+    Erasure,
+    ProfileDetail,
+    ProfileRow,
+    PropertyDetail,
+    PropertyRow,
+    Series,
+    SettingsPatch,
+    Summary,
+)
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.bucket import Bucket, Profile
 from engauge.stream.calendar import ALL_TIME, EARLIEST, INTERVALS, LATEST
 from engauge.stream.settings import InvalidSettings, Settings, apply_patch
+from engauge.stream.shapes import ProfileFigures, SettingsJson, SummaryFigures
 from engauge.stream.summary import (
     PROFILE_KINDS,
     identity_json,
@@ -39,6 +53,19 @@ from engauge.stream.timestamps import TimestampError, parse_timestamp
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_POINTS = 1000
+
+IntervalName: Any = Literal[(ALL_TIME, *INTERVALS)]
+CalendarName: Any = Literal[INTERVALS]
+ExportFormat: Any = Literal[tuple(FORMATS)]
+AT = Param("at", "a time in the bucket wanted (default now): Unix seconds or a date-time")
+INTERVAL = Param("interval", "allTime or a calendar interval", IntervalName, where="path")
+KIND = Param("kind", "what to list", Literal[PROFILE_KINDS], where="path")
+PAGE = (
+    Param("offset", "rows to skip", Annotated[int, Meta(ge=0)]),
+    Param("limit", "rows to return", Annotated[int, Meta(ge=1, le=MAX_LIMIT)]),
+    Param("sort", "a field of the rows, `-` first for descending (default -total)"),
+)
+TOTAL_COUNT = {"x-total-count": {"description": "rows in all", "schema": {"type": "integer"}}}
 
 
 class AnythingConverter(PathConverter):
@@ -85,12 +112,21 @@ class DashboardApi:
         routes.add_url_rule("/settings", view_func=self.put_settings, methods=["PUT"])
         routes.add_url_rule("/export/interactions", view_func=self.export)
         routes.add_url_rule("/users", view_func=self.erase_user, methods=["DELETE"])
-        routes.add_url_rule("/<kind>", view_func=self.profile_list)
-        routes.add_url_rule("/<kind>/<profile_id>", view_func=self.profile_detail)
+        kind = f"<any({', '.join(PROFILE_KINDS)}):kind>"
+        routes.add_url_rule(f"/{kind}", view_func=self.profile_list)
+        routes.add_url_rule(f"/{kind}/<profile_id>", view_func=self.profile_detail)
         return routes
 
     # -- summaries ---------------------------------------------------------------------
 
+    @documented(
+        Operation(
+            "The current bucket of each enabled interval",
+            "statistics",
+            {200: list[Bounds]},
+            errors=(401,),
+        )
+    )
     async def summaries(self) -> Response:
         now = self.clock()
         return json_response([self._bounds(name, now) for name in self._intervals()])
@@ -103,6 +139,17 @@ class DashboardApi:
             for name in self._intervals()
         ]
 
+    @documented(
+        Operation(
+            "Live summaries (server-sent events)",
+            "statistics",
+            {200: None},
+            errors=(401, 503),
+            content=("text/event-stream",),
+            description="A `summary` event whose data is a JSON array of CurrentFigures, "
+            "at most once a second while data changes; a `: heartbeat` comment every 15 s.",
+        )
+    )
     async def stream(self) -> Response:
         response = Response(
             self.live.stream(),
@@ -112,6 +159,15 @@ class DashboardApi:
         response.timeout = None  # a stream lasts as long as the client stays
         return response
 
+    @documented(
+        Operation(
+            "The summary of one bucket",
+            "statistics",
+            {200: Summary},
+            errors=(400, 401, 404),
+            params=(INTERVAL, AT),
+        )
+    )
     async def summary(self, interval: str) -> Response:
         self._check_interval(interval)
         at = self._instant("at", self.clock())
@@ -141,6 +197,21 @@ class DashboardApi:
 
     # -- series ------------------------------------------------------------------------
 
+    @documented(
+        Operation(
+            "Figures over a range of buckets, for charts",
+            "statistics",
+            {200: Series},
+            errors=(400, 401, 404),
+            params=(
+                Param("interval", "a calendar interval (default daily)", CalendarName),
+                Param("from", "the first bucket: contains this time (default: retention)"),
+                Param("to", "the end of the range (default now)"),
+                Param("metrics", "comma-separated summary paths: total, sessions.started, …"),
+                Param("scope", "endpoint:ID, origin:ID or entity:ID; none for the whole bucket"),
+            ),
+        )
+    )
     async def series(self) -> Response:
         interval = request.args.get("interval", "daily")
         self._check_interval(interval)
@@ -189,7 +260,9 @@ class DashboardApi:
             raise ApiError(400, "metrics: name at least one metric, such as total")
         return metrics
 
-    def _figures(self, bucket: Bucket, kind: str | None, key: Any) -> dict[str, Any]:
+    def _figures(
+        self, bucket: Bucket, kind: str | None, key: Any
+    ) -> SummaryFigures | ProfileFigures:
         if kind is None:
             return summary_figures(bucket)
         profile = self.aggregator.profiles(kind, bucket).get(key) or Profile()
@@ -197,16 +270,33 @@ class DashboardApi:
 
     # -- endpoints, origins, entities --------------------------------------------------
 
+    @documented(
+        Operation(
+            "Endpoints, origins or entities, with their all-time numbers",
+            "breakdowns",
+            {200: list[ProfileRow]},
+            errors=(400, 401, 404),
+            params=(KIND, *PAGE),
+            headers={200: TOTAL_COUNT},
+        )
+    )
     async def profile_list(self, kind: str) -> Response:
-        self._check_kind(kind)
         rows = [
             {**identity_json(kind, key), **profile_figures(kind, profile)}
             for key, profile in self.aggregator.profiles(kind).items()
         ]
         return self._page(rows, "-total")
 
+    @documented(
+        Operation(
+            "One endpoint, origin or entity in the bucket of every interval",
+            "breakdowns",
+            {200: ProfileDetail},
+            errors=(400, 401, 404),
+            params=(KIND, Param("profile_id", "its id, from the list", where="path"), AT),
+        )
+    )
     async def profile_detail(self, kind: str, profile_id: str) -> Response:
-        self._check_kind(kind)
         key = self._profile_key(kind, profile_id)
         at = self._instant("at", self.clock())
         stats = {}
@@ -216,10 +306,6 @@ class DashboardApi:
             stats[interval] = {**self._bounds(interval, at), **profile_json(kind, profile)}
         return json_response({**identity_json(kind, key), "stats": stats})
 
-    def _check_kind(self, kind: str) -> None:
-        if kind not in PROFILE_KINDS:
-            raise ApiError(404, f"no resource /dashboard/{kind}")
-
     def _profile_key(self, kind: str, profile_id: str) -> Any:
         try:
             return self.aggregator.profile_key(kind, profile_id)
@@ -228,6 +314,16 @@ class DashboardApi:
 
     # -- properties --------------------------------------------------------------------
 
+    @documented(
+        Operation(
+            "Properties, with how many interactions carry each",
+            "breakdowns",
+            {200: list[PropertyRow]},
+            errors=(400, 401),
+            params=PAGE,
+            headers={200: TOTAL_COUNT},
+        )
+    )
     async def property_list(self) -> Response:
         rows = [
             {"id": name, "name": name, "types": sorted(stats.types), "total": stats.count}
@@ -235,6 +331,15 @@ class DashboardApi:
         ]
         return self._page(rows, "-total")
 
+    @documented(
+        Operation(
+            "One property all-time and in the bucket of every enabled interval",
+            "breakdowns",
+            {200: PropertyDetail},
+            errors=(400, 401, 404),
+            params=(Param("name", "the property's name (it may contain /)", where="path"), AT),
+        )
+    )
     async def property_detail(self, name: str) -> Response:
         stats = self.aggregator.all_time.properties.get(name)
         if stats is None:
@@ -253,6 +358,20 @@ class DashboardApi:
 
     # -- export ------------------------------------------------------------------------
 
+    @documented(
+        Operation(
+            "Raw interactions, streamed",
+            "data",
+            {200: None},
+            errors=(400, 401),
+            params=(
+                Param("from", "the earliest receipt time (default: the oldest kept)"),
+                Param("to", "the end of the range (default: now)"),
+                Param("format", "ndjson (default) or csv", ExportFormat),
+            ),
+            content=tuple(FORMATS.values()),
+        )
+    )
     async def export(self) -> Response:
         if not self.aggregator.settings.interactions:
             raise ApiError(
@@ -273,6 +392,18 @@ class DashboardApi:
 
     # -- erasure -----------------------------------------------------------------------
 
+    @documented(
+        Operation(
+            "Erase a person's raw interactions",
+            "data",
+            {200: Erasure},
+            errors=(400, 401, 403),
+            params=(
+                Param("userID", "the person's userID", required=True),
+                Param("userType", "their userType, when they have one"),
+            ),
+        )
+    )
     async def erase_user(self) -> Response:
         """Erase a person's raw interactions: recorded durably first, then their open
         session ends and the archive is rewritten without them; the counts stay."""
@@ -294,9 +425,19 @@ class DashboardApi:
 
     # -- settings ----------------------------------------------------------------------
 
+    @documented(Operation("The settings", "settings", {200: SettingsJson}, errors=(401,)))
     async def get_settings(self) -> Response:
         return json_response(self.aggregator.settings.to_json())
 
+    @documented(
+        Operation(
+            "Change settings: a partial object is merged",
+            "settings",
+            {200: SettingsJson},
+            errors=(400, 401, 403, 413),
+            body={JSON: SettingsPatch},
+        )
+    )
     async def put_settings(self) -> Response:
         patch = await _json_body()
         # One change at a time: read, save and apply together, or a concurrent change

@@ -19,15 +19,17 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import tzinfo
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import msgspec
 from attrs import define
+from msgspec import Meta
 
 from engauge.http.auth import RateLimit, digest
 from engauge.http.errors import ApiError, Refused
 from engauge.http.jsonio import decode_json
+from engauge.http.openapi import INGEST_AUTH, JSON, Operation
 from engauge.http.sdk import (
     NO_FLAGS,
     POSTHOG_FLAG_PATHS,
@@ -37,6 +39,16 @@ from engauge.http.sdk import (
     body_key,
     posthog_messages,
     segment_messages,
+)
+from engauge.http.shapes import (
+    Accepted,
+    InteractionIn,
+    PostHogAnswer,
+    PostHogCapture,
+    PostHogFlags,
+    SegmentAnswer,
+    SegmentBatch,
+    SegmentSingle,
 )
 from engauge.metrics import ACCEPTED, REJECTED, STATUS_REASONS
 from engauge.pipeline import NotDurable, Overloaded, Pipeline
@@ -55,7 +67,8 @@ SINGLE_LIMIT = 64 * 1024
 BATCH_LIMIT = 8 * 1024 * 1024
 BATCH_ITEMS = 10_000
 JSON_TYPES = (b"application/json", b"text/plain")
-NDJSON_TYPES = (b"application/x-ndjson", b"application/ndjson")
+NDJSON = "application/x-ndjson"
+NDJSON_TYPES = (NDJSON.encode(), b"application/ndjson")
 PUBLIC_PER_SECOND = 20.0
 PUBLIC_BURST = 100
 """What one client address may send with the public key: 100 requests at once, 20 a second."""
@@ -77,12 +90,74 @@ SDK_ROUTES: dict[str, Dialect] = {
     **dict.fromkeys(SEGMENT_PATHS, SEGMENT),
     **dict.fromkeys(POSTHOG_PATHS, POSTHOG),
 }
+FLAG_METHODS = ("GET", "HEAD", "POST")
 INGEST_PATHS = frozenset({SINGLE, BATCH, *SDK_ROUTES, *POSTHOG_FLAG_PATHS})
+
+
+INGEST_ERRORS = (400, 401, 403, 405, 413, 415, 429, 503)
+OPERATIONS: dict[str, Operation] = {
+    SINGLE: Operation(
+        "Send one interaction",
+        "ingest",
+        {202: Accepted},
+        errors=INGEST_ERRORS,
+        body={JSON: InteractionIn},
+        security=INGEST_AUTH,
+        description="The `202` comes once the interaction is journaled. Browsers may send "
+        "the same JSON as `text/plain` (no CORS preflight).",
+    ),
+    BATCH: Operation(
+        "Send a batch of interactions",
+        "ingest",
+        {202: Accepted},
+        errors=INGEST_ERRORS,
+        body={JSON: Annotated[list[InteractionIn], Meta(max_length=BATCH_ITEMS)], NDJSON: str},
+        security=INGEST_AUTH,
+        description=f"Up to {BATCH_ITEMS:,} interactions and {BATCH_LIMIT // 2**20} MiB, as a "
+        "JSON array or NDJSON, gzip allowed. Invalid items are listed in `rejected` by "
+        "index; the others are accepted.",
+    ),
+    **{
+        path: Operation(
+            f"Segment {path.rsplit('/', 1)[-1]}",
+            "sdk",
+            {200: SegmentAnswer},
+            errors=INGEST_ERRORS,
+            body={JSON: SegmentSingle if path in SEGMENT_SINGLE else SegmentBatch},
+            security=("basicKey", "apiKey"),
+            description="Segment-compatible: point a Segment SDK's host at Engauge.",
+        )
+        for path in sorted(SEGMENT_PATHS)
+    },
+    **{
+        path: Operation(
+            f"PostHog capture {path}",
+            "sdk",
+            {200: PostHogAnswer},
+            errors=INGEST_ERRORS,
+            body={JSON: PostHogCapture},
+            security=("apiKey",),
+            description="PostHog-compatible: the key may also be the body's `api_key` "
+            "(or `token`). A trailing `/` is accepted.",
+        )
+        for path in sorted(POSTHOG_PATHS)
+    },
+}
+"""What the API reference says of each ingest route (the Quart routes carry theirs)."""
+
+
+def ingest_routes() -> list[tuple[str, str, Operation]]:
+    """(path, method, operation) of every ingest route, for the API reference."""
+    flags = Operation("PostHog feature flags: none", "sdk", {200: PostHogFlags}, security=())
+    routes = [(path, "post", operation) for path, operation in OPERATIONS.items()]
+    routes += [(path, method, flags) for path in POSTHOG_FLAG_PATHS for method in ("get", "post")]
+    return routes
 
 
 def is_ingest(path: str) -> bool:
     """Whether ``path`` belongs to the ingest application rather than the Quart app."""
     return path.startswith("/api/") or (path.rstrip("/") or "/") in INGEST_PATHS
+
 
 _encode = msgspec.json.encode
 
@@ -131,16 +206,19 @@ class IngestApp:
             )
         if scope["method"] == "OPTIONS":
             return 204, None
-        if path in POSTHOG_FLAG_PATHS:
+        if path in POSTHOG_FLAG_PATHS and scope["method"] in FLAG_METHODS:
             return 200, NO_FLAGS  # so PostHog's SDKs find no feature flags and log no error
+        if path in POSTHOG_FLAG_PATHS:
+            raise ApiError(405, "use GET or POST", [(b"allow", b"GET, POST, OPTIONS")])
         if scope["method"] != "POST":
             raise ApiError(405, "use POST", [(b"allow", b"POST, OPTIONS")])
         dialect = SDK_ROUTES.get(path)
         if dialect is not None:
             return await self._handle_sdk(scope, path, dialect, headers, receive)
         from_header = _header_key(headers)
-        public = self._authorize(from_header or _query_key(scope), headers, scope,
-                                 in_url=from_header is None)
+        public = self._authorize(
+            from_header or _query_key(scope), headers, scope, in_url=from_header is None
+        )
         batch = path == BATCH
         content_type = _content_type(headers)
         limit = BATCH_LIMIT if batch and not public else SINGLE_LIMIT
@@ -197,7 +275,11 @@ class IngestApp:
             # The SDKs do not read the answer's body: say here what was refused.
             log.warning(
                 "%s: %d of %d messages refused; the first, item %d: %s",
-                path, len(rejected), len(items), rejected[0]["index"], rejected[0]["message"],
+                path,
+                len(rejected),
+                len(items),
+                rejected[0]["index"],
+                rejected[0]["message"],
             )
         if not accepted:
             raise ApiError(400, _batch_failure(rejected), details={"rejected": rejected})

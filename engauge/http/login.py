@@ -6,7 +6,9 @@ from quart import Blueprint, Response, request
 
 from engauge.http.auth import TOKEN_SECONDS, Accounts, LoginThrottle, same_origin
 from engauge.http.errors import ApiError
-from engauge.http.jsonio import json_response
+from engauge.http.jsonio import decode_json, json_response
+from engauge.http.openapi import JSON, Operation, documented
+from engauge.http.shapes import Credentials, Message, Token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -44,6 +46,16 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
         return response
 
     @routes.post("/login")
+    @documented(
+        Operation(
+            "Log in: the token comes back and as the `token` cookie",
+            "accounts",
+            {200: Token},
+            errors=(400, 401, 403, 429),
+            body={JSON: Credentials},
+            security=(),
+        )
+    )
     async def login() -> Response:
         check_origin()
         address = request.remote_addr or "unknown"
@@ -54,7 +66,7 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
                 f"too many failed logins; try again in {wait:.0f} s",
                 [(b"retry-after", str(max(1, round(wait))).encode())],
             )
-        credentials = await request.get_json(force=True, silent=True)
+        credentials = decode_json(await request.get_data())
         if not isinstance(credentials, dict):
             raise ApiError(400, "body: send a JSON object with username and password")
         for name in ("username", "password"):
@@ -67,11 +79,13 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
         return token_response()
 
     @routes.get("/refresh-token")
+    @documented(Operation("A fresh token", "accounts", {200: Token}, errors=(401,)))
     async def refresh_token() -> Response:
         require_login(accounts)
         return token_response()
 
     @routes.get("/logout")
+    @documented(Operation("Log out: clears the cookie", "accounts", {200: Message}, security=()))
     async def logout() -> Response:
         response = json_response({"message": "logged out"})
         _set_cookie(response, "", 0, https)

@@ -15,6 +15,8 @@ from quart import Quart, Response, request
 from engauge.http.auth import digest
 from engauge.http.errors import ApiError
 from engauge.http.jsonio import json_response
+from engauge.http.openapi import Operation, documented
+from engauge.http.shapes import Readiness
 from engauge.metrics import REGISTRY
 
 
@@ -26,6 +28,16 @@ def add_operations(
     token = None if metrics_token is None else digest(metrics_token)
 
     @web.get("/metrics")
+    @documented(
+        Operation(
+            "Prometheus metrics",
+            "operations",
+            {200: None},
+            errors=(401,),
+            content=(CONTENT_TYPE_LATEST,),
+            security=("bearerToken",) if metrics_token else (),
+        )
+    )
     async def metrics() -> Response:
         if token is not None:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -34,6 +46,14 @@ def add_operations(
         return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
     @web.get("/health/ready")
+    @documented(
+        Operation(
+            "Readiness: whether interactions are taken now",
+            "operations",
+            {200: Readiness, 503: Readiness},
+            security=(),
+        )
+    )
     async def ready() -> Response:
         reason = unready()
         if reason is not None:

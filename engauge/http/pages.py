@@ -12,21 +12,49 @@ from pathlib import Path
 
 from quart import Quart, Response, request
 
-STATIC = Path(__file__).parent / "static"
+from engauge.http.openapi import Operation, documented
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
+STATIC = Path(__file__).parent / "static"
+PAGE = Operation("The dashboard", "pages", {200: None}, content=("text/html",), security=())
+STATIC_FILES = Operation(
+    "The dashboard's scripts, styles and chart library",
+    "pages",
+    {200: None},
+    errors=(404,),
+    content=("application/octet-stream",),
+    security=(),
 )
+
+POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+EMPTY_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+"""The hash of an empty ``<style>``: the API reference's viewer (Redoc, styled-components)
+creates empty style elements and fills them through the CSS object model, which a policy
+does not restrict; allowing exactly those keeps ``'unsafe-inline'`` out."""
+REFERENCE_POLICY = {
+    **POLICY,
+    "style-src": f"'self' {EMPTY_STYLE}",
+    "font-src": "'self' data:",
+    "worker-src": "'self' blob:",
+}
+
+
+def content_security_policy(policy: dict[str, str]) -> str:
+    return "; ".join(f"{name} {sources}" for name, sources in policy.items())
+
+
+CONTENT_SECURITY_POLICY = content_security_policy(POLICY)
+CONTENT_SECURITY_POLICIES = {"/docs": content_security_policy(REFERENCE_POLICY)}
+"""Pages whose policy differs from the dashboard's."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -40,12 +68,22 @@ def add_pages(web: Quart) -> None:
     web.config["SEND_FILE_MAX_AGE_DEFAULT"] = None  # no Expires: files are revalidated instead
 
     @web.get("/")
+    @documented(PAGE)
     async def index() -> Response:
         response = await web.send_static_file("index.html")
         response.headers["Cache-Control"] = "no-cache"
         return response
 
     @web.get("/engauge.js")
+    @documented(
+        Operation(
+            "The browser tracker",
+            "pages",
+            {200: None, 304: None},
+            content=("text/javascript",),
+            security=(),
+        )
+    )
     async def tracker() -> Response:
         response = await web.send_static_file("engauge.js")
         # Pages everywhere load it: cache it for an hour, then revalidate (ETag).
@@ -53,6 +91,7 @@ def add_pages(web: Quart) -> None:
         return response
 
     @web.get("/login")
+    @documented(Operation("The login page (a redirect)", "pages", {302: None}, security=()))
     async def login_page() -> Response:
         return Response("", status=302, headers={"Location": "/#/login"})
 
@@ -65,5 +104,7 @@ def add_pages(web: Quart) -> None:
         elif response.mimetype == "application/json":
             response.headers["Cache-Control"] = "no-store"  # statistics and tokens: never cached
         if response.mimetype == "text/html":
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICIES.get(
+                request.path, CONTENT_SECURITY_POLICY
+            )
         return response

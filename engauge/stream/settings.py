@@ -6,11 +6,12 @@ offending key in its error, so ``PUT /dashboard/settings`` can answer ``400`` pr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from attrs import define, evolve, field
 
 from engauge.stream.calendar import INTERVALS
+from engauge.stream.shapes import Retention, SettingsJson, Toggles
 
 DEFAULT_RETENTION: dict[str, int] = {
     "hourly": 72,
@@ -42,11 +43,11 @@ class Settings:
     def enabled(self) -> tuple[str, ...]:
         return tuple(name for name in INTERVALS if self.stats_toggles[name])
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SettingsJson:
         return {
-            "statsToggles": dict(self.stats_toggles),
+            "statsToggles": cast(Toggles, dict(self.stats_toggles)),
             "interactions": self.interactions,
-            "retention": dict(self.retention),
+            "retention": cast(Retention, dict(self.retention)),
         }
 
 
@@ -57,8 +58,8 @@ def apply_patch(settings: Settings, patch: object) -> Settings:
     unknown = set(patch) - {"statsToggles", "interactions", "retention"}
     if unknown:
         raise InvalidSettings(f"{sorted(unknown)[0]}: unknown setting")
-    toggles = _merge_section(settings.stats_toggles, patch.get("statsToggles"), "statsToggles")
-    retention = _merge_section(settings.retention, patch.get("retention"), "retention")
+    toggles = _merge_section(settings.stats_toggles, patch, "statsToggles")
+    retention = _merge_section(settings.retention, patch, "retention")
     interactions = patch.get("interactions", settings.interactions)
     if not isinstance(interactions, bool):
         raise InvalidSettings("interactions: must be true or false")
@@ -74,14 +75,16 @@ def apply_patch(settings: Settings, patch: object) -> Settings:
     return evolve(settings, stats_toggles=toggles, interactions=interactions, retention=retention)
 
 
-def _merge_section(current: dict[str, Any], patch: object, name: str) -> dict[str, Any]:
-    if patch is None:
+def _merge_section(current: dict[str, Any], patch: dict[str, Any], name: str) -> dict[str, Any]:
+    """``current`` with the patch's section ``name`` merged in; absent keeps it all."""
+    if name not in patch:
         return dict(current)
-    if not isinstance(patch, dict):
+    section = patch[name]
+    if not isinstance(section, dict):
         raise InvalidSettings(f"{name}: must be an object keyed by interval")
-    for key in patch:
+    for key in section:
         if key not in current:
             raise InvalidSettings(
                 f"{name}.{key}: unknown key; use one of {', '.join(current)}"
             )
-    return {**current, **patch}
+    return {**current, **section}

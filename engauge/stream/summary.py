@@ -5,17 +5,29 @@ No rendering contains NaN or Infinity: an undefined ratio is ``None``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from engauge.stream.bucket import Bucket, Conversions, Profile, PropertyStats, SessionGroup
 from engauge.stream.interaction import key_id
+from engauge.stream.shapes import (
+    ConversionsJson,
+    Identity,
+    ProfileFigures,
+    ProfileJson,
+    PropertyJson,
+    Ratio,
+    SessionGroupJson,
+    SummaryFigures,
+    SummaryStats,
+)
 
 
-def ratio(numerator: float, denominator: float) -> float | None:
+def ratio(numerator: float, denominator: float) -> Ratio:
     return numerator / denominator if denominator else None
 
 
-def conversions_json(conversions: Conversions) -> dict[str, Any]:
+def conversions_json(conversions: Conversions) -> ConversionsJson:
     return {
         "count": conversions.count,
         "revenue": conversions.revenue,
@@ -23,7 +35,7 @@ def conversions_json(conversions: Conversions) -> dict[str, Any]:
     }
 
 
-def property_json(stats: PropertyStats) -> dict[str, Any]:
+def property_json(stats: PropertyStats) -> PropertyJson:
     return {
         "count": stats.count,
         "numbers": stats.numbers.to_json(),
@@ -31,11 +43,11 @@ def property_json(stats: PropertyStats) -> dict[str, Any]:
     }
 
 
-def properties_json(properties: dict[str, PropertyStats]) -> dict[str, Any]:
+def properties_json(properties: dict[str, PropertyStats]) -> dict[str, PropertyJson]:
     return {name: property_json(stats) for name, stats in sorted(properties.items())}
 
 
-def summary_figures(bucket: Bucket) -> dict[str, Any]:
+def summary_figures(bucket: Bucket) -> SummaryFigures:
     """The numeric part of a summary: what charts plot and what the live stream sends."""
     users = bucket.users.count()
     revenue = bucket.conversions.revenue
@@ -65,35 +77,34 @@ def summary_figures(bucket: Bucket) -> dict[str, Any]:
     }
 
 
-def summary_json(bucket: Bucket) -> dict[str, Any]:
+def summary_json(bucket: Bucket) -> SummaryStats:
     """Every figure of a summary, breakdowns included (without id and bounds)."""
-    figures = summary_figures(bucket)
-    figures.update(
-        actionStats=bucket.actions.to_json(),
-        originTypeStats=bucket.origin_types.to_json(),
-        entityTypeStats=bucket.entity_types.to_json(),
-        userTypeStats=bucket.user_types.to_json(),
-        deviceTypeStats=bucket.device_types.to_json(),
-        sessionTypeStats=bucket.session_types.to_json(),
-        sessionStats=_session_stats(bucket),
-        conversionStats=[
+    return {
+        **summary_figures(bucket),
+        "actionStats": bucket.actions.to_json(),
+        "originTypeStats": bucket.origin_types.to_json(),
+        "entityTypeStats": bucket.entity_types.to_json(),
+        "userTypeStats": bucket.user_types.to_json(),
+        "deviceTypeStats": bucket.device_types.to_json(),
+        "sessionTypeStats": bucket.session_types.to_json(),
+        "sessionStats": _session_stats(bucket),
+        "conversionStats": [
             {"endpoint": identity_json("endpoint", key)["id"], **conversions_json(value)}
             for key, value in sorted(
                 bucket.conversion_endpoints.items(), key=lambda item: -item[1].count
             )
         ],
-    )
-    return figures
+    }
 
 
-def _session_stats(bucket: Bucket) -> list[dict[str, Any]]:
+def _session_stats(bucket: Bucket) -> list[SessionGroupJson]:
     groups = sorted(bucket.session_groups.items(), key=lambda item: (-item[1].count, item[0] or ()))
     return [_session_group(key, group, bucket.completed) for key, group in groups]
 
 
 def _session_group(
     key: tuple[str, str, str] | None, group: SessionGroup, completed: int
-) -> dict[str, Any]:
+) -> SessionGroupJson:
     """One group of sessions; ``None`` is every group beyond the cap, shown with null labels."""
     user_type, device_type, session_type = key or (None, None, None)
     return {
@@ -114,27 +125,25 @@ def _session_group(
 PROFILE_KINDS = ("endpoint", "origin", "entity")
 
 
-def profile_figures(kind: str, profile: Profile) -> dict[str, Any]:
+def profile_figures(kind: str, profile: Profile) -> ProfileFigures:
     """The numeric part of a profile, for lists and charts."""
-    figures: dict[str, Any] = {
+    figures: ProfileFigures = {
         "total": profile.total,
         "users": profile.users.count(),
         "conversions": conversions_json(profile.conversions),
     }
     if kind == "origin":
-        figures.update(
-            entries=profile.entries,
-            exits=profile.exits,
-            bounces=profile.bounces,
-            bounceRate=ratio(profile.bounces, profile.entries),
-        )
+        figures["entries"] = profile.entries
+        figures["exits"] = profile.exits
+        figures["bounces"] = profile.bounces
+        figures["bounceRate"] = ratio(profile.bounces, profile.entries)
     return figures
 
 
-def profile_json(kind: str, profile: Profile) -> dict[str, Any]:
+def profile_json(kind: str, profile: Profile) -> ProfileJson:
     """A whole endpoint, origin or entity profile for one bucket."""
-    figures = profile_figures(kind, profile)
-    figures.update(
+    figures = ProfileJson(
+        **profile_figures(kind, profile),  # type: ignore[typeddict-item]  # no breakdowns in it
         userTypeStats=profile.user_types.to_json(),
         deviceTypeStats=profile.device_types.to_json(),
         sessionTypeStats=profile.session_types.to_json(),
@@ -154,27 +163,27 @@ IDENTITY_FIELDS = {
 }
 
 
-def identity_json(kind: str, key: tuple[str, ...] | None) -> dict[str, Any]:
+def identity_json(kind: str, key: tuple[str, ...] | None) -> Identity:
     """The ``id`` and identity fields of a profile key; ``None`` is the "other" profile."""
     names = IDENTITY_FIELDS[kind]
     if key is None:
-        return {"id": "other", **dict.fromkeys(names)}
-    return {"id": key_id(kind, key), **dict(zip(names, key, strict=True))}
+        return cast(Identity, {"id": "other", **dict.fromkeys(names)})
+    return cast(Identity, {"id": key_id(kind, key), **dict(zip(names, key, strict=True))})
 
 
-def lookup(figures: dict[str, Any], path: str) -> Any:
+def lookup(figures: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted path such as ``sessions.started``; ``KeyError`` if none."""
     value: Any = figures
     for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if not isinstance(value, Mapping) or part not in value:
             raise KeyError(path)
         value = value[part]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         raise KeyError(path)
     return value
 
 
-def metric_paths(figures: dict[str, Any], prefix: str = "") -> list[str]:
+def metric_paths(figures: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Every dotted path to a number in ``figures``: the metrics a series may ask for."""
     paths: list[str] = []
     for key, value in figures.items():

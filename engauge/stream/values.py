@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, cast
 
 import datasketches
 from attrs import define, field
+
+from engauge.stream.shapes import DistributionJson, NumberStatsJson
 
 
 @define(slots=True)
@@ -56,7 +58,7 @@ class NumberStats:
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> NumberStatsJson:
         """SPEC §5: mean/min/max ``null`` when empty; variance/stdDev ``null`` below two values."""
         empty = self.count == 0
         variance = max(self.m2, 0.0) / (self.count - 1) if self.count > 1 else None
@@ -133,16 +135,16 @@ class Distribution:
         """The ``limit`` most frequent values, by count descending then value ascending."""
         return sorted(self.counts.items(), key=_rank)[:limit]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DistributionJson:
         top = self.top()
         total = self.total
         listed = sum(count for _, count in top)
         return {
             "total": total,
             "distinct": len(self.counts) + self.folded_distinct,
-            "mode": top[0][0] if top else None,
+            "mode": cast(str | bool, top[0][0]) if top else None,
             "values": [
-                {"value": value, "count": count, "percentage": count / total}
+                {"value": cast(str | bool, value), "count": count, "percentage": count / total}
                 for value, count in top
             ],
             "other": total - listed,
