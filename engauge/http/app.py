@@ -20,7 +20,15 @@ from werkzeug.exceptions import HTTPException
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
-from engauge.http.ingest import IngestApp, Receive, Scope, Send, is_ingest, respond
+from engauge.http.ingest import (
+    BODY_SECONDS,
+    IngestApp,
+    Receive,
+    Scope,
+    Send,
+    is_ingest,
+    respond,
+)
 from engauge.http.jsonio import json_response
 from engauge.http.login import check_origin, login_routes, require_login
 from engauge.http.operations import add_operations
@@ -135,6 +143,7 @@ def create_web_app(
     web = QuartTrio("engauge", static_folder=str(STATIC), static_url_path="/static")
     web.url_map.merge_slashes = False  # a property named "/a//b" is not another address
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
+    web.config["BODY_TIMEOUT"] = BODY_SECONDS  # 408, as on the ingest routes
 
     @web.before_request
     async def read_body() -> None:
