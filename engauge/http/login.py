@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request
 
 from engauge.http.auth import TOKEN_SECONDS, Accounts, LoginThrottle, same_origin
 from engauge.http.errors import ApiError
-from engauge.http.jsonio import json_response
+from engauge.http.jsonio import decode_json, json_response
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -54,7 +54,7 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
                 f"too many failed logins; try again in {wait:.0f} s",
                 [(b"retry-after", str(max(1, round(wait))).encode())],
             )
-        credentials = await request.get_json(force=True, silent=True)
+        credentials = decode_json(await request.get_data())
         if not isinstance(credentials, dict):
             raise ApiError(400, "body: send a JSON object with username and password")
         for name in ("username", "password"):
