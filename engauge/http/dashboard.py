@@ -18,7 +18,7 @@ from werkzeug.routing import PathConverter
 from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
 from engauge.http.jsonio import decode_json, json_response
-from engauge.http.live import Broadcaster
+from engauge.http.live import MAX_STREAMS, RETRY_SECONDS, Broadcaster, StreamsFull
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.bucket import Bucket, Profile
 from engauge.stream.calendar import ALL_TIME, EARLIEST, INTERVALS, LATEST
@@ -104,8 +104,17 @@ class DashboardApi:
         ]
 
     async def stream(self) -> Response:
+        try:
+            events = self.live.stream()
+        except StreamsFull:
+            raise ApiError(
+                503,
+                f"{MAX_STREAMS} live streams are open, the most Engauge serves; "
+                "close another dashboard tab or retry later",
+                [(b"retry-after", str(RETRY_SECONDS).encode())],
+            ) from None
         response = Response(
-            self.live.stream(),
+            events,
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
