@@ -348,7 +348,7 @@ def _content_type(headers: dict[bytes, bytes]) -> bytes:
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     """The body, refused before a byte is read when its declared length is too large, and
     given :data:`BODY_SECONDS` to arrive."""
-    too_large = ApiError(413, f"the body is larger than {limit // 1024} KiB; split it up")
+    too_large = body_too_large(limit)
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -357,7 +357,15 @@ async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) 
         if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
             return _gunzip(body, too_large, limit)
         return body
-    raise ApiError(408, f"the body did not arrive within {BODY_SECONDS:.0f} s; send it faster")
+    raise body_too_slow()
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the body is larger than {limit // 1024} KiB; split it up")
+
+
+def body_too_slow() -> ApiError:
+    return ApiError(408, f"the body did not arrive within {BODY_SECONDS:.0f} s; send it faster")
 
 
 async def _receive_body(receive: Receive, limit: int, too_large: ApiError) -> bytes:
