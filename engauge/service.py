@@ -54,9 +54,44 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+HEADER_BYTES = 16 * 1024
+"""Request line and headers: what a connection may hold before its headers are complete
+(HTTP/1.1; the same cap for an HTTP/2 header list). Beyond it the answer is ``431`` and the
+connection closes. Browsers send a few KiB; Engauge's largest header, a token cookie, is
+under 1 KiB."""
+
+KEEP_ALIVE_SECONDS = 5.0
+"""An idle connection, and one whose request headers are not complete, is closed after
+this long: hypercorn's idle timer starts when a connection opens or a response ends and
+stops only when a whole request head has arrived, so headers sent a byte at a time
+(slowloris) are cut off here too, however steadily they trickle."""
+
+BACKLOG = 4096
+"""Connections the kernel queues before Engauge accepts them (capped by
+``net.core.somaxconn``). With hypercorn's 100, a burst of new connections overflowed the
+queue and every overflowing client waited out a one-second SYN retry."""
+
+APP_QUEUE = 10
+"""Body chunks (up to 64 KiB each) queued for a request before hypercorn stops reading its
+socket: what a body the application has not asked for yet can cost."""
+
+
 def hypercorn_config(config: Config) -> hypercorn.Config:
+    """The server's limits on hostile clients (the README's Security section lists them).
+
+    ``read_timeout`` stays unset on purpose: hypercorn counts it as silence from the
+    client, and the client of a live stream or an export download is silent by design,
+    so it would end them. A body's time limit is the application's
+    (:data:`engauge.http.ingest.BODY_SECONDS`), counted only while a body is being read.
+    """
     server = hypercorn.Config()
     server.bind = [f"{config.host}:{config.port}"]
+    server.h11_max_incomplete_size = HEADER_BYTES
+    server.h2_max_header_list_size = HEADER_BYTES
+    server.keep_alive_timeout = KEEP_ALIVE_SECONDS
+    server.backlog = BACKLOG
+    server.max_app_queue_size = APP_QUEUE
+    server.read_timeout = None
     # Loggers, not streams: every line goes through the one format set up by the CLI.
     server.accesslog = logging.getLogger("engauge.access")
     server.access_log_format = ACCESS_FORMAT

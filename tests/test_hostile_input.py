@@ -37,7 +37,7 @@ def test_one_bad_timestamp_in_a_batch_rejects_only_that_item(server: EngaugeServ
     assert response.json()["rejected"][0]["index"] == 1
 
 
-def test_lone_surrogate_login_is_a_400_not_a_crash(server: EngaugeServer) -> None:
+def test_lone_surrogate_login_is_a_400_like_every_json_body(server: EngaugeServer) -> None:
     body = b'{"username": "\\ud800", "password": "x"}'
     response = server.request("POST", "/login", content=body)
     assert response.status_code == 400

@@ -15,16 +15,19 @@ from typing import Any
 import trio
 from quart import Quart, Response, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
 from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.errors import ApiError
 from engauge.http.ingest import (
+    BODY_SECONDS,
     IngestApp,
     Receive,
     Scope,
     Send,
+    body_too_large,
+    body_too_slow,
     ingest_routes,
     is_ingest,
     respond,
@@ -144,13 +147,19 @@ def create_web_app(
     web = QuartTrio("engauge", static_folder=str(STATIC), static_url_path="/static")
     web.url_map.merge_slashes = False  # a property named "/a//b" is not another address
     web.config["MAX_CONTENT_LENGTH"] = DASHBOARD_BODY_LIMIT
+    web.config["BODY_TIMEOUT"] = BODY_SECONDS
 
     @web.before_request
     async def read_body() -> None:
         # Read the whole body before any check can refuse the request: a body left unread
         # would stall the next request on a kept-alive connection.
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            await request.get_data()
+            try:
+                await request.get_data()
+            except RequestEntityTooLarge:
+                raise body_too_large(DASHBOARD_BODY_LIMIT) from None
+            except RequestTimeout:
+                raise body_too_slow() from None
 
     @web.get("/health")
     @documented(

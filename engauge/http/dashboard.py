@@ -19,7 +19,7 @@ from werkzeug.routing import PathConverter
 from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
 from engauge.http.jsonio import decode_json, json_response
-from engauge.http.live import Broadcaster
+from engauge.http.live import MAX_STREAMS, RETRY_SECONDS, Broadcaster, StreamsFull
 from engauge.http.openapi import JSON, Operation, Param, documented
 from engauge.http.shapes import (
     Bounds,
@@ -151,8 +151,17 @@ class DashboardApi:
         )
     )
     async def stream(self) -> Response:
+        try:
+            events = self.live.stream()
+        except StreamsFull:
+            raise ApiError(
+                503,
+                f"{MAX_STREAMS} live streams are open, the most Engauge serves; "
+                "close another dashboard tab or retry later",
+                [(b"retry-after", str(RETRY_SECONDS).encode())],
+            ) from None
         response = Response(
-            self.live.stream(),
+            events,
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -434,7 +443,7 @@ class DashboardApi:
             "Change settings: a partial object is merged",
             "settings",
             {200: SettingsJson},
-            errors=(400, 401, 403, 413),
+            errors=(400, 401, 403, 408, 413),
             body={JSON: SettingsPatch},
         )
     )

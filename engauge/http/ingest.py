@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import msgspec
+import trio
 from attrs import define
 from msgspec import Meta
 
@@ -69,6 +70,10 @@ BATCH_ITEMS = 10_000
 JSON_TYPES = (b"application/json", b"text/plain")
 NDJSON = "application/x-ndjson"
 NDJSON_TYPES = (NDJSON.encode(), b"application/ndjson")
+BODY_SECONDS = 30.0
+"""How long a request's whole body may take to arrive once the application reads it: 8 MiB
+at 280 KB/s. A body that stalls or trickles is answered ``408`` and its connection closed,
+so a client holds a connection no longer than this (the Quart routes use the same limit)."""
 PUBLIC_PER_SECOND = 20.0
 PUBLIC_BURST = 100
 """What one client address may send with the public key: 100 requests at once, 20 a second."""
@@ -94,7 +99,7 @@ FLAG_METHODS = ("GET", "HEAD", "POST")
 INGEST_PATHS = frozenset({SINGLE, BATCH, *SDK_ROUTES, *POSTHOG_FLAG_PATHS})
 
 
-INGEST_ERRORS = (400, 401, 403, 405, 413, 415, 429, 503)
+INGEST_ERRORS = (400, 401, 403, 405, 408, 413, 415, 429, 503)
 OPERATIONS: dict[str, Operation] = {
     SINGLE: Operation(
         "Send one interaction",
@@ -423,10 +428,29 @@ def _content_type(headers: dict[bytes, bytes]) -> bytes:
 
 
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    too_large = ApiError(413, f"the body is larger than {limit // 1024} KiB; split it up")
+    """The body, refused before a byte is read when its declared length is too large, and
+    given :data:`BODY_SECONDS` to arrive."""
+    too_large = body_too_large(limit)
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
+    with trio.move_on_after(BODY_SECONDS):
+        body = await _receive_body(receive, limit, too_large)
+        if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
+            return _gunzip(body, too_large, limit)
+        return body
+    raise body_too_slow()
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the body is larger than {limit // 1024} KiB; split it up")
+
+
+def body_too_slow() -> ApiError:
+    return ApiError(408, f"the body did not arrive within {BODY_SECONDS:.0f} s; send it faster")
+
+
+async def _receive_body(receive: Receive, limit: int, too_large: ApiError) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -439,10 +463,7 @@ async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) 
             raise too_large
         chunks.append(chunk)
         if not message.get("more_body", False):
-            body = b"".join(chunks)
-            if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
-                return _gunzip(body, too_large, limit)
-            return body
+            return b"".join(chunks)
 
 
 def _gunzip(body: bytes, too_large: ApiError, limit: int) -> bytes:

@@ -9,6 +9,7 @@ stream, so open streams do not hold up the exit.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -19,12 +20,21 @@ HEARTBEAT_SECONDS = 15.0
 INTERVAL_SECONDS = 1.0
 CHECK_SECONDS = 0.1
 HEARTBEAT = b": heartbeat\n\n"
+MAX_STREAMS = 1000
+"""Open streams at most; one more is refused (``503`` with ``Retry-After``). Each costs about
+32 KB and a share of every publication; a dashboard tab holds one, so this is far more than
+any team watching, and it keeps a client that opens streams in a loop from exhausting memory."""
+RETRY_SECONDS = 30
 
 
 class _Subscriber:
     def __init__(self) -> None:
         self.latest: bytes | None = None
         self.ready = trio.Event()
+
+
+class StreamsFull(Exception):
+    """:data:`MAX_STREAMS` streams are open."""
 
 
 def summary_event(summaries: list[dict[str, Any]]) -> bytes:
@@ -41,7 +51,9 @@ class Broadcaster:
         self.render = render
         self.version = version
         self.closed = False
-        self._subscribers: set[_Subscriber] = set()
+        # Held weakly: a stream whose response never started (its client left first) ran no
+        # ``finally``, and frees its place when its generator is dropped.
+        self._subscribers: weakref.WeakSet[_Subscriber] = weakref.WeakSet()
         self._sent: dict[str, dict[str, Any]] = {}
 
     @property
@@ -83,10 +95,19 @@ class Broadcaster:
             subscriber.latest = event
             subscriber.ready.set()
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """One client's events: every current summary first, then the changes."""
+    def stream(self) -> AsyncIterator[bytes]:
+        """One client's events: every current summary first, then the changes.
+
+        Its place is taken now, so no burst of requests gets past :data:`MAX_STREAMS`;
+        raises :class:`StreamsFull` when none is left.
+        """
+        if len(self._subscribers) >= MAX_STREAMS:
+            raise StreamsFull
         subscriber = _Subscriber()
         self._subscribers.add(subscriber)
+        return self._events(subscriber)
+
+    async def _events(self, subscriber: _Subscriber) -> AsyncIterator[bytes]:
         try:
             yield summary_event(self.render())
             while not self.closed:

@@ -51,7 +51,7 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
             "Log in: the token comes back and as the `token` cookie",
             "accounts",
             {200: Token},
-            errors=(400, 401, 403, 429),
+            errors=(400, 401, 403, 408, 413, 429),
             body={JSON: Credentials},
             security=(),
         )

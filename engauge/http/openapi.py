@@ -71,6 +71,7 @@ STATUS_TEXT = {
     403: "Refused: another site's Origin",
     404: "No such resource",
     405: "Method not allowed",
+    408: "The body took too long to arrive",
     413: "Body too large",
     415: "Unsupported content type",
     429: "Too many requests; see Retry-After",

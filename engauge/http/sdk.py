@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from engauge.http.errors import Refused
+from engauge.http.jsonio import nested_too_deeply
 from engauge.stream.timestamps import TimestampError, parse_timestamp
 
 SEGMENT_SINGLE = {
@@ -72,7 +73,12 @@ def flatten(properties: dict[str, Any], prefix: str = "", depth: int = 0) -> dic
         if isinstance(value, dict) and depth < FLATTEN_DEPTH:
             for inner, inner_value in flatten(value, f"{name}.", depth + 1).items():
                 put(inner, inner_value)
-        elif isinstance(value, list) and value and all(isinstance(e, dict) for e in value):
+        elif (
+            isinstance(value, list)
+            and value
+            and depth < FLATTEN_DEPTH
+            and all(isinstance(e, dict) for e in value)
+        ):
             columns: dict[str, list[Any]] = {}
             for element in value:
                 for inner, inner_value in flatten(element, "", depth + 1).items():
@@ -115,6 +121,8 @@ def body_key(body: bytes) -> str | None:
         keys = msgspec.json.decode(body, type=_Keys)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    except RecursionError:
+        raise nested_too_deeply() from None
     return keys.writeKey or keys.api_key or keys.token
 
 
