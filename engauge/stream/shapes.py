@@ -48,16 +48,21 @@ class ConversionsJson(TypedDict):
     amount: NumberStatsJson
 
 
-class SessionFigures(TypedDict):
-    started: int
-    completed: int
-    late: int
+class CompletedSessions(TypedDict):
+    """What completed sessions add up to: in a summary, and in each group of them."""
+
     bounced: int
     bounceRate: Ratio
     converted: int
     conversionRate: Ratio
     duration: NumberStatsJson
     interactions: NumberStatsJson
+
+
+class SessionFigures(CompletedSessions):
+    started: int
+    completed: int
+    late: int
 
 
 class UnitMetrics(TypedDict):
@@ -77,7 +82,7 @@ class SummaryFigures(TypedDict):
     unitMetrics: UnitMetrics
 
 
-class SessionGroupJson(TypedDict):
+class SessionGroupJson(CompletedSessions):
     """Completed sessions of one group; labels are ``null`` for the groups beyond the cap."""
 
     userType: str | None
@@ -85,12 +90,6 @@ class SessionGroupJson(TypedDict):
     sessionType: str | None
     count: int
     percentage: Ratio
-    bounced: int
-    bounceRate: Ratio
-    converted: int
-    conversionRate: Ratio
-    duration: NumberStatsJson
-    interactions: NumberStatsJson
 
 
 class ConversionEndpointJson(ConversionsJson):
