@@ -21,6 +21,10 @@ from sortedcontainers import SortedDict
 
 from engauge.stream.bucket import CompletedSession, SessionGroupKey
 from engauge.stream.interaction import Interaction, OriginKey, UserKey
+from engauge.stream.intern import InternTable
+
+SHARED_KEYS = 10_000
+"""Distinct session groups, and distinct origins, that open sessions share one copy of."""
 
 
 class Touch(Enum):
@@ -70,6 +74,8 @@ class Sessions:
         self.delay = delay
         self.open: dict[UserKey, Session] = {}
         self.deadlines: SortedDict = SortedDict()
+        self._groups = InternTable[SessionGroupKey](SHARED_KEYS)
+        self._origins = InternTable[OriginKey](SHARED_KEYS)
 
     def __len__(self) -> int:
         return len(self.open)
@@ -93,7 +99,7 @@ class Sessions:
             return Touch.OPENED, completed
         if t < session.start - self.delay:
             return Touch.LATE, None
-        _join(session, interaction, self.delay)
+        self._join(session, interaction)
         return Touch.JOINED, None
 
     def expire(self, now: float) -> list[CompletedSession]:
@@ -119,14 +125,22 @@ class Sessions:
         return completed
 
     def restore(self, sessions: dict[UserKey, Session]) -> None:
-        """Take over stored open sessions, filing each under its deadline."""
+        """Take over stored open sessions, filing each under its deadline.
+
+        Decoding gave every session its own group and origin tuples; they are shared again.
+        """
         for user, session in sessions.items():
+            session.group = self._groups.intern(session.group)
+            session.first_origin = self._origins.intern(session.first_origin)
+            session.entry = self._origins.intern(session.entry)
+            session.exit = self._origins.intern(session.exit)
             self.open[user] = session
             self._index(user, session.deadline)
 
     def _open(self, user: UserKey, interaction: Interaction) -> None:
         t = interaction.created_at
-        origin = interaction.origin
+        origin = self._origins.intern(interaction.origin)
+        group = (interaction.user_type, interaction.device_type, interaction.session_type)
         session = Session(
             opened_at=t,
             start=t,
@@ -134,7 +148,7 @@ class Sessions:
             deadline=interaction.received_at + self.delay,
             interactions=1,
             conversions=interaction.action == "conversion",
-            group=(interaction.user_type, interaction.device_type, interaction.session_type),
+            group=self._groups.intern(group),
             first_origin=origin,
             several_origins=False,
             entry=origin,
@@ -150,18 +164,17 @@ class Sessions:
             users = self.deadlines[second] = set()
         users.add(user)
 
-
-def _join(session: Session, interaction: Interaction, delay: float) -> None:
-    t = interaction.created_at
-    origin = interaction.origin
-    session.interactions += 1
-    session.conversions += interaction.action == "conversion"
-    if origin != session.first_origin:
-        session.several_origins = True
-    if t < session.start:
-        session.start = t
-        session.entry = origin
-    if t >= session.last:
-        session.last = t
-        session.exit = origin
-    session.deadline = max(session.deadline, interaction.received_at + delay)
+    def _join(self, session: Session, interaction: Interaction) -> None:
+        t = interaction.created_at
+        origin = self._origins.intern(interaction.origin)
+        session.interactions += 1
+        session.conversions += interaction.action == "conversion"
+        if origin != session.first_origin:
+            session.several_origins = True
+        if t < session.start:
+            session.start = t
+            session.entry = origin
+        if t >= session.last:
+            session.last = t
+            session.exit = origin
+        session.deadline = max(session.deadline, interaction.received_at + self.delay)

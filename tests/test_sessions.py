@@ -1,0 +1,54 @@
+"""Open sessions: the bytes each one costs, and the deadline index that closes them."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from engauge.store import snapshot as snapshots
+from engauge.store.journal import Position
+from engauge.stream.aggregator import Aggregator
+from engauge.stream.calendar import Calendar
+from engauge.stream.interaction import Interaction
+from engauge.stream.sessions import Sessions
+from engauge.stream.settings import Settings
+
+DELAY = 1800.0
+
+
+def view(user: str, page: int, at: float = 1000.0) -> Interaction:
+    """Fresh strings each call, as decoding a request makes them."""
+    return Interaction(
+        action="view",
+        user_id=user,
+        created_at=at,
+        received_at=at,
+        origin_type="".join(["pa", "ge"]),
+        origin_id=f"/page/{page}",
+        device_type="".join(["mo", "bile"]),
+    )
+
+
+def test_open_sessions_share_one_copy_of_each_group_and_origin() -> None:
+    sessions = Sessions(DELAY)
+    sessions.touch(view("a", 1))
+    sessions.touch(view("b", 1))
+    sessions.touch(view("b", 2, at=1010.0))
+    sessions.touch(view("c", 2))
+    a, b, c = sessions.open.values()
+    assert a.group is b.group is c.group
+    assert a.entry is b.entry
+    assert b.exit is c.entry
+
+
+def test_restored_sessions_share_them_again() -> None:
+    aggregator = Aggregator(Calendar(ZoneInfo("UTC")), DELAY, Settings())
+    aggregator.apply([view("a", 1), view("b", 1)])
+    snapshot = snapshots.Snapshot(Position(1, 0), "UTC", 0, aggregator.state())
+    stored = snapshots.decode(snapshots.encode(snapshot)).state
+    first, second = stored.sessions.values()
+    assert first.group is not second.group, "decoding gives each session its own tuples"
+    restored = Sessions(DELAY)
+    restored.restore(stored.sessions)
+    first, second = restored.open.values()
+    assert first.group is second.group
+    assert first.entry is second.entry is second.exit
