@@ -52,3 +52,20 @@ def test_restored_sessions_share_them_again() -> None:
     first, second = restored.open.values()
     assert first.group is second.group
     assert first.entry is second.entry is second.exit
+
+
+def arrival(user: str, created_at: float, received_at: float) -> Interaction:
+    return Interaction(action="view", user_id=user, created_at=created_at, received_at=received_at)
+
+
+def test_a_user_filed_twice_is_filed_again_once_and_completed_once() -> None:
+    sessions = Sessions(60.0)
+    sessions.touch(arrival("u", 1000.0, 1000.0))
+    _, completed = sessions.touch(arrival("u", 1100.0, 1000.0))
+    assert completed is not None, "an event-time gap completes the first session"
+    assert list(sessions.deadlines.items()) == [(1060, [("", "u"), ("", "u")])]
+    sessions.touch(arrival("u", 1101.0, 1030.0))
+    assert sessions.expire(1070.0) == []
+    assert list(sessions.deadlines.items()) == [(1090, [("", "u")])]
+    assert len(sessions.expire(1090.0)) == 1
+    assert not sessions.deadlines and not sessions.open
