@@ -28,6 +28,10 @@ def view(user: str, page: int, at: float = 1000.0) -> Interaction:
     )
 
 
+def arrival(user: str, created_at: float, received_at: float) -> Interaction:
+    return Interaction(action="view", user_id=user, created_at=created_at, received_at=received_at)
+
+
 def test_open_sessions_share_one_copy_of_each_group_and_origin() -> None:
     sessions = Sessions(DELAY)
     sessions.touch(view("a", 1))
@@ -38,6 +42,18 @@ def test_open_sessions_share_one_copy_of_each_group_and_origin() -> None:
     assert a.group is b.group is c.group
     assert a.entry is b.entry
     assert b.exit is c.entry
+
+
+def test_sessions_of_interactions_received_together_share_one_deadline() -> None:
+    sessions = Sessions(DELAY)
+    received = 1000.0 + DELAY / 7
+    for user in ("a", "b"):
+        # Equal receipt times but distinct floats, as decoding a batch from the journal gives.
+        sessions.touch(arrival(user, 900.0, float(str(received))))
+    sessions.touch(arrival("c", 900.0, received + 1))
+    a, b, c = sessions.open.values()
+    assert a.deadline is b.deadline
+    assert c.deadline == received + 1 + DELAY
 
 
 def test_restored_sessions_share_them_again() -> None:
@@ -52,10 +68,6 @@ def test_restored_sessions_share_them_again() -> None:
     first, second = restored.open.values()
     assert first.group is second.group
     assert first.entry is second.entry is second.exit
-
-
-def arrival(user: str, created_at: float, received_at: float) -> Interaction:
-    return Interaction(action="view", user_id=user, created_at=created_at, received_at=received_at)
 
 
 def test_a_user_filed_twice_is_filed_again_once_and_completed_once() -> None:

@@ -90,6 +90,8 @@ class Sessions:
         self.deadlines: SortedDict = SortedDict()
         self._groups = InternTable[SessionGroupKey](SHARED_KEYS)
         self._origins = InternTable[OriginKey](SHARED_KEYS)
+        self._received_at = math.nan
+        self._deadline = math.nan
 
     def __len__(self) -> int:
         return len(self.open)
@@ -158,7 +160,7 @@ class Sessions:
             opened_at=t,
             start=t,
             last=t,
-            deadline=interaction.received_at + self.delay,
+            deadline=self._deadline_of(interaction),
             interactions=1,
             converted=interaction.action == "conversion",
             group=self._groups.intern(group),
@@ -190,4 +192,15 @@ class Sessions:
         if t >= session.last:
             session.last = t
             session.exit = origin
-        session.deadline = max(session.deadline, interaction.received_at + self.delay)
+        session.deadline = max(session.deadline, self._deadline_of(interaction))
+
+    def _deadline_of(self, interaction: Interaction) -> float:
+        """Its arrival + delay, as one float shared by interactions that arrived together.
+
+        A batch's interactions share their receipt time, and their sessions would each keep
+        an equal deadline of 32 bytes; equal values give equal results, so one copy serves.
+        """
+        if interaction.received_at != self._received_at:
+            self._received_at = interaction.received_at
+            self._deadline = interaction.received_at + self.delay
+        return self._deadline
