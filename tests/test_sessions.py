@@ -81,3 +81,18 @@ def test_a_user_filed_twice_is_filed_again_once_and_completed_once() -> None:
     assert list(sessions.deadlines.items()) == [(1090, [("", "u")])]
     assert len(sessions.expire(1090.0)) == 1
     assert not sessions.deadlines and not sessions.open
+
+
+def test_a_long_session_keeps_its_counts_and_flags() -> None:
+    """The tally holds the count beyond the small shared ints, and both flags apart."""
+    sessions = Sessions(DELAY)
+    for number in range(300):
+        sessions.touch(view("u", page=1, at=1000.0 + number))
+    (session,) = sessions.open.values()
+    assert (session.interactions, session.converted, session.several_origins) == (300, False, False)
+    conversion = Interaction(
+        action="conversion", user_id="u", created_at=1400.0, received_at=1400.0
+    )
+    sessions.touch(conversion)
+    completed = session.completed()
+    assert (completed.interactions, completed.converted, completed.bounced) == (301, True, False)

@@ -27,7 +27,7 @@ import msgspec
 from engauge.store.files import write_atomically
 from engauge.store.journal import Position
 from engauge.stream.aggregator import AggregatorState
-from engauge.stream.sessions import Session
+from engauge.stream.sessions import Session, tally_of
 from engauge.stream.values import DistinctCounter
 
 log = logging.getLogger("engauge.snapshot")
@@ -101,10 +101,15 @@ _convert = _converter()
 
 
 def _upgrade_format_1(payload: dict[str, Any]) -> None:
-    """Format 2 keeps of an open session whether it converted, not how often, and no longer
-    its first origin: while the session has one origin, that is its ``entry``."""
+    """Format 2 keeps an open session's counts in one ``tally``, with whether it converted
+    rather than how often, and no longer its first origin: while the session has one
+    origin, that is its ``entry``."""
     for session in payload["state"]["sessions"].values():
-        session["converted"] = session.pop("conversions") > 0
+        session["tally"] = tally_of(
+            session.pop("interactions"),
+            converted=session.pop("conversions") > 0,
+            several_origins=session.pop("several_origins"),
+        )
         del session["first_origin"]
 
 

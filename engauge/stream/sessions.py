@@ -42,28 +42,54 @@ class Touch(Enum):
     LATE = "late"
 
 
+ONE_INTERACTION = 4
+CONVERTED = 2
+SEVERAL_ORIGINS = 1
+"""What :attr:`Session.tally` adds per interaction, and its two flags."""
+
+
+def tally_of(interactions: int, *, converted: bool, several_origins: bool) -> int:
+    """The :attr:`Session.tally` of these counts."""
+    return (
+        interactions * ONE_INTERACTION + converted * CONVERTED + several_origins * SEVERAL_ORIGINS
+    )
+
+
 class Session(msgspec.Struct, gc=False):
     """An open session: what completion needs, nothing more (bounded per user).
 
-    A million of these stay open at once, so every field counts: 96 bytes each. It is a
+    A million of these stay open at once, so every field counts: 80 bytes each. It is a
     msgspec struct rather than an attrs class because it can be left out of the garbage
     collector: it holds only numbers and tuples of strings, so it can never be part of a
     reference cycle, and each one then saves the collector's 16-byte header and its time.
 
-    While ``several_origins`` is false every interaction came from ``entry``, so a new
-    origin is a second one exactly when it differs from ``entry``.
+    ``tally`` holds three fields in one: :data:`ONE_INTERACTION` per interaction, plus
+    :data:`CONVERTED` once one was a conversion, plus :data:`SEVERAL_ORIGINS` once one came
+    from a second origin. It stays a small (shared) int up to 63 interactions. Until the
+    second origin every interaction came from ``entry``, so a new origin is a second one
+    exactly when it differs from ``entry``.
     """
 
     opened_at: float
     start: float
     last: float
     deadline: float
-    interactions: int
-    converted: bool
+    tally: int
     group: SessionGroupKey
-    several_origins: bool
     entry: OriginKey
     exit: OriginKey
+
+    @property
+    def interactions(self) -> int:
+        return self.tally // ONE_INTERACTION
+
+    @property
+    def converted(self) -> bool:
+        return bool(self.tally & CONVERTED)
+
+    @property
+    def several_origins(self) -> bool:
+        return bool(self.tally & SEVERAL_ORIGINS)
 
     def completed(self) -> CompletedSession:
         return CompletedSession(
@@ -161,10 +187,8 @@ class Sessions:
             start=t,
             last=t,
             deadline=self._deadline_of(interaction),
-            interactions=1,
-            converted=interaction.action == "conversion",
+            tally=tally_of(1, converted=interaction.action == "conversion", several_origins=False),
             group=self._groups.intern(group),
-            several_origins=False,
             entry=origin,
             exit=origin,
         )
@@ -181,11 +205,12 @@ class Sessions:
     def _join(self, session: Session, interaction: Interaction) -> None:
         t = interaction.created_at
         origin = self._origins.intern(interaction.origin)
-        session.interactions += 1
+        counts = session.tally + ONE_INTERACTION
         if interaction.action == "conversion":
-            session.converted = True
+            counts |= CONVERTED
         if origin != session.entry:
-            session.several_origins = True
+            counts |= SEVERAL_ORIGINS
+        session.tally = counts
         if t < session.start:
             session.start = t
             session.entry = origin
