@@ -34,6 +34,13 @@ def test_the_current_format_has_a_golden_file() -> None:
 
 
 @pytest.mark.parametrize("path", golden_files(), ids=lambda path: path.name)
+def test_golden_file_is_written_in_the_format_it_is_named_after(path: Path) -> None:
+    """So an older file really exercises the upgrade from its format."""
+    _, version, _ = snapshots.HEADER.unpack_from(path.read_bytes())
+    assert path.name == f"format-{version}.snapshot"
+
+
+@pytest.mark.parametrize("path", golden_files(), ids=lambda path: path.name)
 def test_golden_snapshot_holds_the_state_of_its_stream(path: Path) -> None:
     golden = generator()
     stored = snapshots.decode(path.read_bytes())

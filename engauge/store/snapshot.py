@@ -5,7 +5,8 @@ into plain values by cattrs and encoded as msgpack by msgspec (compact, fast, an
 the identity tuples used as map keys). Files are named by the journal position they
 cover, so sorting names sorts them by age. Recovery takes the newest file that reads
 back whole and falls back to older ones; a file of a newer format stops start-up, since
-guessing would silently corrupt statistics.
+guessing would silently corrupt statistics. A file of an older format is read by
+upgrading its decoded payload, one format at a time, to the newest shape.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import re
 import struct
 import zlib
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ import msgspec
 from engauge.store.files import write_atomically
 from engauge.store.journal import Position
 from engauge.stream.aggregator import AggregatorState
+from engauge.stream.sessions import Session, tally_of
 from engauge.stream.values import DistinctCounter
 
 log = logging.getLogger("engauge.snapshot")
 
-FORMAT = 1
+FORMAT = 2
 """The newest snapshot format this release writes; it reads every format up to it."""
 MAGIC = b"ENGAUGE-SNAPSHOT"
 HEADER = struct.Struct("<16sII")
@@ -66,6 +68,8 @@ def _converter() -> cattrs.Converter:
     converter.register_structure_hook_func(lambda kind: kind is Hashable, lambda value, _: value)
     converter.register_unstructure_hook(DistinctCounter, _unstructure_distinct)
     converter.register_structure_hook(DistinctCounter, _structure_distinct)
+    converter.register_unstructure_hook(Session, msgspec.structs.asdict)
+    converter.register_structure_hook(Session, lambda value, _: msgspec.convert(value, Session))
     return converter
 
 
@@ -96,6 +100,23 @@ def _structure_distinct(value: dict[str, Any], _: Any) -> DistinctCounter:
 _convert = _converter()
 
 
+def _upgrade_format_1(payload: dict[str, Any]) -> None:
+    """Format 2 keeps an open session's counts in one ``tally``, with whether it converted
+    rather than how often, and no longer its first origin: while the session has one
+    origin, that is its ``entry``."""
+    for session in payload["state"]["sessions"].values():
+        session["tally"] = tally_of(
+            session.pop("interactions"),
+            converted=session.pop("conversions") > 0,
+            several_origins=session.pop("several_origins"),
+        )
+        del session["first_origin"]
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {1: _upgrade_format_1}
+"""Per older format, what turns its decoded payload into the next format's, in place."""
+
+
 def encode(snapshot: Snapshot) -> bytes:
     payload = msgspec.msgpack.encode(_convert.unstructure(snapshot))
     return HEADER.pack(MAGIC, FORMAT, zlib.crc32(payload)) + payload
@@ -118,8 +139,18 @@ def decode(data: bytes) -> Snapshot:
     if zlib.crc32(payload) != checksum:
         raise SnapshotError("checksum mismatch")
     try:
-        return _convert.structure(msgspec.msgpack.decode(payload), Snapshot)
-    except (msgspec.DecodeError, cattrs.BaseValidationError, ValueError, TypeError) as error:
+        decoded = msgspec.msgpack.decode(payload)
+        for older in range(version, FORMAT):
+            UPGRADES[older](decoded)
+        return _convert.structure(decoded, Snapshot)
+    except (
+        msgspec.DecodeError,
+        cattrs.BaseValidationError,
+        ValueError,
+        TypeError,
+        LookupError,
+        AttributeError,
+    ) as error:
         raise SnapshotError(f"unreadable: {error}") from error
 
 

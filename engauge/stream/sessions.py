@@ -9,6 +9,13 @@ an earlier deadline, and when that second comes due the session is either comple
 filed again under its real deadline. Joining a session therefore costs no index work.
 Users are filed under the whole second at or before the deadline, so a deadline a
 fraction of a second past is never missed.
+
+Each second files its users in a list: 8 bytes a user, where a set cost over 30. A user
+can be filed more than once, even twice under one second: a session that completed on
+the user's next interaction, or by an erasure, leaves its filing behind. A filing is only
+a reminder to look at the user's session, so a stale one costs a look: when it comes due
+it finds no session, or one not yet due, and :meth:`Sessions.expire` files each user
+again at most once per call, which merges the duplicates that come due together.
 """
 
 from __future__ import annotations
@@ -16,11 +23,15 @@ from __future__ import annotations
 import math
 from enum import Enum
 
-from attrs import define
+import msgspec
 from sortedcontainers import SortedDict
 
 from engauge.stream.bucket import CompletedSession, SessionGroupKey
 from engauge.stream.interaction import Interaction, OriginKey, UserKey
+from engauge.stream.intern import InternTable
+
+SHARED_KEYS = 10_000
+"""Distinct session groups, and distinct origins, that open sessions share one copy of."""
 
 
 class Touch(Enum):
@@ -31,21 +42,54 @@ class Touch(Enum):
     LATE = "late"
 
 
-@define(slots=True)
-class Session:
-    """An open session: what completion needs, nothing more (bounded per user)."""
+ONE_INTERACTION = 4
+CONVERTED = 2
+SEVERAL_ORIGINS = 1
+"""What :attr:`Session.tally` adds per interaction, and its two flags."""
+
+
+def tally_of(interactions: int, *, converted: bool, several_origins: bool) -> int:
+    """The :attr:`Session.tally` of these counts."""
+    return (
+        interactions * ONE_INTERACTION + converted * CONVERTED + several_origins * SEVERAL_ORIGINS
+    )
+
+
+class Session(msgspec.Struct, gc=False):
+    """An open session: what completion needs, nothing more (bounded per user).
+
+    A million of these stay open at once, so every field counts: 80 bytes each. It is a
+    msgspec struct rather than an attrs class because it can be left out of the garbage
+    collector: it holds only numbers and tuples of strings, so it can never be part of a
+    reference cycle, and each one then saves the collector's 16-byte header and its time.
+
+    ``tally`` holds three fields in one: :data:`ONE_INTERACTION` per interaction, plus
+    :data:`CONVERTED` once one was a conversion, plus :data:`SEVERAL_ORIGINS` once one came
+    from a second origin. It stays a small (shared) int up to 63 interactions. Until the
+    second origin every interaction came from ``entry``, so a new origin is a second one
+    exactly when it differs from ``entry``.
+    """
 
     opened_at: float
     start: float
     last: float
     deadline: float
-    interactions: int
-    conversions: int
+    tally: int
     group: SessionGroupKey
-    first_origin: OriginKey
-    several_origins: bool
     entry: OriginKey
     exit: OriginKey
+
+    @property
+    def interactions(self) -> int:
+        return self.tally // ONE_INTERACTION
+
+    @property
+    def converted(self) -> bool:
+        return bool(self.tally & CONVERTED)
+
+    @property
+    def several_origins(self) -> bool:
+        return bool(self.tally & SEVERAL_ORIGINS)
 
     def completed(self) -> CompletedSession:
         return CompletedSession(
@@ -54,7 +98,7 @@ class Session:
             duration=self.last - self.start,
             interactions=self.interactions,
             bounced=not self.several_origins,
-            converted=self.conversions > 0,
+            converted=self.converted,
             entry=self.entry,
             exit=self.exit,
         )
@@ -70,6 +114,10 @@ class Sessions:
         self.delay = delay
         self.open: dict[UserKey, Session] = {}
         self.deadlines: SortedDict = SortedDict()
+        self._groups = InternTable[SessionGroupKey](SHARED_KEYS)
+        self._origins = InternTable[OriginKey](SHARED_KEYS)
+        self._received_at = math.nan
+        self._deadline = math.nan
 
     def __len__(self) -> int:
         return len(self.open)
@@ -93,7 +141,7 @@ class Sessions:
             return Touch.OPENED, completed
         if t < session.start - self.delay:
             return Touch.LATE, None
-        _join(session, interaction, self.delay)
+        self._join(session, interaction)
         return Touch.JOINED, None
 
     def expire(self, now: float) -> list[CompletedSession]:
@@ -114,29 +162,33 @@ class Sessions:
                     completed.append(self.open.pop(user).completed())
                 else:
                     not_due.append(user)
-        for user in not_due:
+        for user in dict.fromkeys(not_due):
             self._index(user, self.open[user].deadline)
         return completed
 
     def restore(self, sessions: dict[UserKey, Session]) -> None:
-        """Take over stored open sessions, filing each under its deadline."""
+        """Take over stored open sessions, filing each under its deadline.
+
+        Decoding gave every session its own group and origin tuples; they are shared again.
+        """
         for user, session in sessions.items():
+            session.group = self._groups.intern(session.group)
+            session.entry = self._origins.intern(session.entry)
+            session.exit = self._origins.intern(session.exit)
             self.open[user] = session
             self._index(user, session.deadline)
 
     def _open(self, user: UserKey, interaction: Interaction) -> None:
         t = interaction.created_at
-        origin = interaction.origin
+        origin = self._origins.intern(interaction.origin)
+        group = (interaction.user_type, interaction.device_type, interaction.session_type)
         session = Session(
             opened_at=t,
             start=t,
             last=t,
-            deadline=interaction.received_at + self.delay,
-            interactions=1,
-            conversions=interaction.action == "conversion",
-            group=(interaction.user_type, interaction.device_type, interaction.session_type),
-            first_origin=origin,
-            several_origins=False,
+            deadline=self._deadline_of(interaction),
+            tally=tally_of(1, converted=interaction.action == "conversion", several_origins=False),
+            group=self._groups.intern(group),
             entry=origin,
             exit=origin,
         )
@@ -147,21 +199,33 @@ class Sessions:
         second = math.floor(deadline)
         users = self.deadlines.get(second)
         if users is None:
-            users = self.deadlines[second] = set()
-        users.add(user)
+            users = self.deadlines[second] = []
+        users.append(user)
 
+    def _join(self, session: Session, interaction: Interaction) -> None:
+        t = interaction.created_at
+        origin = self._origins.intern(interaction.origin)
+        counts = session.tally + ONE_INTERACTION
+        if interaction.action == "conversion":
+            counts |= CONVERTED
+        if origin != session.entry:
+            counts |= SEVERAL_ORIGINS
+        session.tally = counts
+        if t < session.start:
+            session.start = t
+            session.entry = origin
+        if t >= session.last:
+            session.last = t
+            session.exit = origin
+        session.deadline = max(session.deadline, self._deadline_of(interaction))
 
-def _join(session: Session, interaction: Interaction, delay: float) -> None:
-    t = interaction.created_at
-    origin = interaction.origin
-    session.interactions += 1
-    session.conversions += interaction.action == "conversion"
-    if origin != session.first_origin:
-        session.several_origins = True
-    if t < session.start:
-        session.start = t
-        session.entry = origin
-    if t >= session.last:
-        session.last = t
-        session.exit = origin
-    session.deadline = max(session.deadline, interaction.received_at + delay)
+    def _deadline_of(self, interaction: Interaction) -> float:
+        """Its arrival + delay, as one float shared by interactions that arrived together.
+
+        A batch's interactions share their receipt time, and their sessions would each keep
+        an equal deadline of 32 bytes; equal values give equal results, so one copy serves.
+        """
+        if interaction.received_at != self._received_at:
+            self._received_at = interaction.received_at
+            self._deadline = interaction.received_at + self.delay
+        return self._deadline
