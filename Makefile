@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := engauge/http/static/vendor/.locked
 
-.PHONY: run test lint bench profile assets clean
+.PHONY: run test lint bench profile assets clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ run: $(STAMP) $(ASSETS)
 	$(BIN)/engauge serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check engauge tests benchmarks snapshots scripts
+	$(BIN)/ruff check engauge tests benchmarks snapshots scripts fuzz
 	$(BIN)/mypy
 
 test: lint $(ASSETS)
@@ -33,6 +33,12 @@ test: lint $(ASSETS)
 
 bench: $(STAMP) $(ASSETS)
 	$(BIN)/python -m benchmarks
+
+# Coverage-guided fuzzing of every reader of outside bytes, FUZZ_SECONDS each (make test: 3 s).
+FUZZ_SECONDS ?= 60
+
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 # A flame graph of the server under the batch scenario: where the next optimisation starts.
 profile: $(STAMP) $(ASSETS)
