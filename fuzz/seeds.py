@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import datasketches
 import msgspec
 
 from engauge.store import snapshot as snapshots
@@ -22,7 +23,7 @@ from engauge.stream.aggregator import Aggregator
 from engauge.stream.calendar import INTERVALS, Calendar
 from engauge.stream.interaction import Interaction
 from engauge.stream.settings import Settings
-from engauge.stream.values import EXACT_DISTINCT, DistinctCounter
+from engauge.stream.values import EXACT_DISTINCT, HLL_LG_K, DistinctCounter
 from fuzz.targets import SDK_ROUTES
 from snapshots.generate import SESSION_DELAY, WEEK_START, ZONE, read_stream
 
@@ -114,7 +115,10 @@ def seeds() -> dict[str, dict[str, bytes]]:
             "posthog-batch": _route("/batch") + encode(POSTHOG),
             "posthog-capture": _route("/capture") + encode(POSTHOG["batch"][0]),
         },
-        "import-csv": {"go-day": go_csv(GO_ROWS)},
+        "import-csv": {
+            "go-day": go_csv(GO_ROWS),
+            "regression-deep-properties": go_csv([[*GO_ROWS[0][:14], "[" * 5000]]),
+        },
         "import-ndjson": {"rows": json_lines(INTERACTIONS)},
         "journal": {"segment": segment, "torn": segment[:-5]},
         "snapshot": {"small": small_snapshot(stream[:1])},
@@ -129,9 +133,10 @@ def small_snapshot(interactions: list[Interaction]) -> bytes:
     aggregator = Aggregator(Calendar(ZoneInfo(ZONE), WEEK_START), SESSION_DELAY, settings)
     aggregator.apply(interactions)
     state = aggregator.state()
-    state.all_time.users = DistinctCounter()
+    sketch = datasketches.hll_sketch(HLL_LG_K)  # filled in order: the same bytes every time
     for number in range(EXACT_DISTINCT + 1):
-        state.all_time.users.add(("", f"user-{number}"))
+        sketch.update(f"user-{number}")
+    state.all_time.users = DistinctCounter(members=None, sketch=sketch)
     return snapshots.encode(snapshots.Snapshot(Position(1, 0), ZONE, WEEK_START, state))
 
 
