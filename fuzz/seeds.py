@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,7 +122,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
         },
         "import-ndjson": {"rows": json_lines(INTERACTIONS)},
         "journal": {"segment": segment, "torn": segment[:-5]},
-        "snapshot": {"small": small_snapshot(stream[:1])},
+        "snapshot": {"small": small_snapshot(stream[:1]), "regression-deep": deep_snapshot()},
     }
 
 
@@ -138,6 +139,12 @@ def small_snapshot(interactions: list[Interaction]) -> bytes:
         sketch.update(f"user-{number}")
     state.all_time.users = DistinctCounter(members=None, sketch=sketch)
     return snapshots.encode(snapshots.Snapshot(Position(1, 0), ZONE, WEEK_START, state))
+
+
+def deep_snapshot() -> bytes:
+    """A snapshot whose payload is arrays nested 5,000 deep, under a right checksum."""
+    payload = b"\x91" * 5000 + b"\xc0"
+    return snapshots.HEADER.pack(snapshots.MAGIC, snapshots.FORMAT, zlib.crc32(payload)) + payload
 
 
 def _route(path: str) -> bytes:

@@ -121,6 +121,8 @@ def decode(data: bytes) -> Snapshot:
         return _convert.structure(msgspec.msgpack.decode(payload), Snapshot)
     except (msgspec.DecodeError, cattrs.BaseValidationError, ValueError, TypeError) as error:
         raise SnapshotError(f"unreadable: {error}") from error
+    except RecursionError:
+        raise SnapshotError("unreadable: nested too deeply to be a snapshot") from None
 
 
 def _name(position: Position) -> str:
