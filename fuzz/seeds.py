@@ -115,6 +115,7 @@ def seeds() -> dict[str, dict[str, bytes]]:
             "segment-track": _route("/v1/track") + encode(SEGMENT["batch"][0]),
             "posthog-batch": _route("/batch") + encode(POSTHOG),
             "posthog-capture": _route("/capture") + encode(POSTHOG["batch"][0]),
+            "regression-deep": _route("/capture") + b'{"e":' + b"[" * 5000 + b"]" * 5000 + b"}",
         },
         "import-csv": {
             "go-day": go_csv(GO_ROWS),

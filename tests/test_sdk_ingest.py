@@ -139,6 +139,17 @@ def test_sdk_routes_need_a_key(sdk_server: EngaugeServer) -> None:
     assert response.status_code == 401
 
 
+def test_a_body_nested_too_deeply_is_not_a_server_error(sdk_server: EngaugeServer) -> None:
+    """A body the sdk fuzz target failed on: looking for the key in it raised
+    RecursionError, a 500, before the key was even checked."""
+    deep = b'{"event": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = sdk_server.request("POST", "/capture/", content=deep)
+    assert response.status_code == 401, response.text
+    response = sdk_server.request("POST", "/capture/", content=deep, headers={"api-key": APIKEY})
+    assert response.status_code == 400, response.text
+    assert "nested too deeply" in response.json()["message"]
+
+
 def test_a_gzip_bomb_is_refused(sdk_server: EngaugeServer) -> None:
     bomb = gzip.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]")
     response = sdk_server.request(

@@ -113,8 +113,8 @@ def body_key(body: bytes) -> str | None:
     """
     try:
         keys = msgspec.json.decode(body, type=_Keys)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # no key found: the request is refused as unauthorised
     return keys.writeKey or keys.api_key or keys.token
 
 
