@@ -1,11 +1,12 @@
 """``python -m fuzz [TARGET ...] [--seconds N] [--jobs N]``: each target (all by default)
 under atheris for ``N`` seconds, in its own process, ``--jobs`` at a time.
 
-Prints ``{target: {"status", "executions", "seconds", "artifact"}}`` as JSON and exits 1
-when a target failed: ``crash`` (an exception that is not the reader's clean error, or a
-broken invariant), ``hang`` (one input ran longer than HANG_SECONDS) or ``out of memory``.
-The failing input is written under ``--artifacts``, and the end of libFuzzer's output goes
-to stderr. Inputs the fuzzer finds go to a temporary directory, never into ``corpus/``.
+Prints ``{target: {"status", "executions", "seconds", "artifact"}}`` as JSON (``seconds``
+as measured, start-up included) and exits 1 when a target failed: ``crash`` (an exception
+that is not the reader's clean error, or a broken invariant), ``hang`` (one input ran
+longer than HANG_SECONDS) or ``out of memory``. The failing input is written under
+``--artifacts``, and libFuzzer's account of the failure goes to stderr. Inputs the
+fuzzer finds go to a temporary directory, never into ``corpus/``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,7 @@ def run_target(name: str, seconds: int, scratch: Path, artifacts: Path) -> dict[
         str(found),
         str(CORPUS / name),
     ]  # fmt: skip
+    started = time.monotonic()
     # The grace covers start-up and one last input; a hang itself ends at HANG_SECONDS.
     done = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120, check=False
@@ -95,7 +98,7 @@ def run_target(name: str, seconds: int, scratch: Path, artifacts: Path) -> dict[
     return {
         "status": status,
         "executions": _stat(output, "number_of_executed_units"),
-        "seconds": seconds,
+        "seconds": round(time.monotonic() - started, 1),
         "artifact": _artifact(output),
     }
 
