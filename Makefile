@@ -25,17 +25,21 @@ run: $(STAMP) $(ASSETS)
 	$(BIN)/engauge serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check engauge tests benchmarks snapshots scripts
+	$(BIN)/ruff check engauge tests benchmarks snapshots scripts fuzz
 	$(BIN)/mypy
 	$(BIN)/bandit --quiet --recursive engauge
 
 test: lint $(ASSETS)
 	$(BIN)/pytest -q
 
-# Generated attacks, longer than `make test` runs them.
+# Generated attacks, longer than `make test` runs them: schemathesis against the API reference
+# (FUZZ_EXAMPLES per operation and phase; make test: 25), and coverage-guided fuzzing of every
+# reader of outside bytes (FUZZ_SECONDS each; make test: 3 s).
 FUZZ_EXAMPLES ?= 300
+FUZZ_SECONDS ?= 60
 fuzz: $(STAMP) $(ASSETS)
 	ENGAUGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/test_api_reference.py -k schemathesis
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 bench: $(STAMP) $(ASSETS)
 	$(BIN)/python -m benchmarks

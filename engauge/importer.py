@@ -81,7 +81,7 @@ def go_row(fields: list[str]) -> tuple[dict[str, Any], float | None]:
     if row["properties"].strip():
         try:
             item["properties"] = msgspec.json.decode(row["properties"])
-        except msgspec.DecodeError as error:
+        except (msgspec.DecodeError, RecursionError) as error:
             raise ValueError(f"properties: invalid JSON: {error}") from None
     item["id"] = content_id("go", msgspec.json.encode(fields))
     received = go_time(row["receivedAt"]) if row["receivedAt"].strip() else None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import APIKEY, EngaugeServer, run_engauge
 
-from engauge.importer import go_time
+from engauge.importer import go_time, read_rows
 
 GO_ROWS = [
     # action, entityType, entityID, originType, originID, userType, userID, deviceType,
@@ -111,6 +111,22 @@ def test_undecodable_and_oversized_rows_are_reported_not_fatal(tmp_path: Path) -
     assert "imported 1 interactions" in done.stdout
     assert "broken.csv:2: skipped: has 2 columns" in done.stderr
     assert "unreadable CSV" in done.stderr
+
+
+def test_properties_nested_too_deeply_are_a_bad_row(tmp_path: Path) -> None:
+    """A row the import-csv fuzz target failed on: the JSON decoder's RecursionError
+    escaped and stopped the whole import."""
+    source = tmp_path / "deep.csv"
+    with source.open("w", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows(
+            [[*GO_ROWS[0][:14], "[" * 5000], GO_ROWS[0]]
+        )
+    (_, first, problem, _), (_, second, item, _) = read_rows(source, "engauge-csv")
+    assert (first, problem) == (
+        1,
+        "properties: invalid JSON: maximum recursion depth exceeded while deserializing an object",
+    )
+    assert second == 2 and isinstance(item, dict)  # the rows after it are still read
 
 
 def test_the_same_ndjson_sent_twice_counts_once(

@@ -139,6 +139,16 @@ def test_sdk_routes_need_a_key(sdk_server: EngaugeServer) -> None:
     assert response.status_code == 401
 
 
+def test_a_body_nested_too_deeply_is_not_a_server_error(sdk_server: EngaugeServer) -> None:
+    """Looking for the key in such a body raised RecursionError, a 500, before the key was
+    even checked; with or without a key it is now refused for its nesting."""
+    deep = b'{"event": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    for headers in ({}, {"api-key": APIKEY}):
+        response = sdk_server.request("POST", "/capture/", content=deep, headers=headers)
+        assert response.status_code == 400, response.text
+        assert "nested too deeply" in response.json()["message"]
+
+
 def test_a_gzip_bomb_is_refused(sdk_server: EngaugeServer) -> None:
     bomb = gzip.compress(b"[" + b" " * (64 * 1024 * 1024) + b"]")
     response = sdk_server.request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -88,6 +89,19 @@ def test_no_readable_snapshot_means_none(tmp_path: Path) -> None:
     assert snapshots.load_newest(tmp_path / "missing") is None
     (tmp_path / "00000001-000000000000.snapshot").write_bytes(b"not a snapshot at all")
     assert snapshots.load_newest(tmp_path) is None
+
+
+def test_a_deeply_nested_payload_is_a_damaged_snapshot(tmp_path: Path) -> None:
+    """A file the snapshot fuzz target failed on: with a right checksum, a payload of
+    nested arrays raised RecursionError, which stopped start-up instead of falling back."""
+    payload = b"\x91" * 5000 + b"\xc0"  # [[[…[nil]…]]]
+    header = snapshots.HEADER.pack(snapshots.MAGIC, snapshots.FORMAT, zlib.crc32(payload))
+    with pytest.raises(snapshots.SnapshotError, match="nested too deeply"):
+        snapshots.decode(header + payload)
+    snapshots.write(tmp_path, sample(Position(1, 0), users=1))
+    (tmp_path / "00000002-000000000000.snapshot").write_bytes(header + payload)
+    loaded = snapshots.load_newest(tmp_path)
+    assert loaded is not None and loaded.position == Position(1, 0)
 
 
 def test_a_newer_format_stops_instead_of_guessing(tmp_path: Path) -> None:

@@ -237,7 +237,7 @@ class IngestApp:
                 raise ApiError(400, rejected[0]["message"])
             await self._submit(accepted, path)
             return 202, {"accepted": 1}
-        items = _split_ndjson(body) if content_type in NDJSON_TYPES else _json_array(body)
+        items = split_ndjson(body) if content_type in NDJSON_TYPES else _json_array(body)
         if public:
             _check_public_count(len(items))
         accepted, rejected = self._validate_batch(items, now)
@@ -494,7 +494,9 @@ def _json_array(body: bytes) -> list[object]:
     return items
 
 
-def _split_ndjson(body: bytes) -> list[object]:
+def split_ndjson(body: bytes) -> list[object]:
+    """The items of an NDJSON batch: a line that is not JSON becomes a :class:`Refused`
+    item, so it is rejected by its index while the other lines are still taken."""
     items: list[object] = []
     for line in body.splitlines():
         if not line.strip():

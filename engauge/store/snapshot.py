@@ -152,6 +152,8 @@ def decode(data: bytes) -> Snapshot:
         AttributeError,
     ) as error:
         raise SnapshotError(f"unreadable: {error}") from error
+    except RecursionError:
+        raise SnapshotError("unreadable: nested too deeply to be a snapshot") from None
 
 
 def _name(position: Position) -> str:
