@@ -193,9 +193,21 @@ def _update(sketch: Any, members: Iterable[tuple[str, ...]]) -> None:
         update(key)
 
 
+UNION_ABOVE = 128
+"""Members above which merging an exact counter into a sketch goes through a sketch of
+them (built once, however many sketches take it) and a union, instead of one update per
+member and sketch."""
+
+
 @define(slots=True)
 class DistinctCounter:
-    """Number of distinct tuples: an exact set while small, then a HyperLogLog sketch."""
+    """Number of distinct tuples: an exact set while small, then a HyperLogLog sketch.
+
+    While exact, ``sketch`` may hold a sketch of the members, built when they were merged
+    into a sketch and dropped when they change: a partial bucket's counter is merged into
+    seven buckets, and each member is hashed once instead of seven times. Snapshots store
+    the members alone.
+    """
 
     members: set[tuple[str, ...]] | None = field(factory=set)
     sketch: Any = None
@@ -212,31 +224,44 @@ class DistinctCounter:
         members = self.members
         if members is not None:
             members.add(member)
+            self.sketch = None
             if len(members) > EXACT_DISTINCT:
                 self._to_sketch()
         else:
-            _update(self.sketch, (member,))
-
-    def _to_sketch(self) -> None:
-        sketch = datasketches.hll_sketch(HLL_LG_K)
-        _update(sketch, self.members or ())
-        self.members = None
-        self.sketch = sketch
+            self.sketch.update(_sketch_key(member))
 
     def merge(self, other: DistinctCounter) -> None:
-        if other.members is not None:
-            if self.members is None:
-                _update(self.sketch, other.members)
-                return
-            self.members |= other.members
-            if len(self.members) > EXACT_DISTINCT:
-                self._to_sketch()
-            return
-        if self.members is not None:
+        """Fold ``other`` in: O(its members) while both are exact or ``other`` is small,
+        O(sketch size) otherwise."""
+        members = self.members
+        if members is not None:
+            if other.members is not None:
+                union = members | other.members
+                if len(union) <= EXACT_DISTINCT:
+                    self.members, self.sketch = union, None
+                    return
             self._to_sketch()
+        if other.members is None:
+            self._union(other.sketch)
+        elif len(other.members) > UNION_ABOVE:
+            self._union(other._members_sketch())
+        else:
+            _update(self.sketch, other.members)
+
+    def _to_sketch(self) -> None:
+        self.sketch = self._members_sketch()
+        self.members = None
+
+    def _members_sketch(self) -> Any:
+        if self.sketch is None:
+            self.sketch = datasketches.hll_sketch(HLL_LG_K)
+            _update(self.sketch, self.members or ())
+        return self.sketch
+
+    def _union(self, sketch: Any) -> None:
         union = datasketches.hll_union(HLL_LG_K)
         union.update(self.sketch)
-        union.update(other.sketch)
+        union.update(sketch)
         self.sketch = union.get_result()
 
     def count(self) -> int:
