@@ -17,10 +17,10 @@ from typing import Any
 from attrs import define
 from sortedcontainers import SortedDict
 
-from engauge.stream.bucket import Bucket, CompletedSession, Profile
+from engauge.stream.bucket import Bucket, CompletedSession, Profile, group_by_endpoint
 from engauge.stream.calendar import ALL_TIME, INTERVALS, Calendar, Starts
 from engauge.stream.dedup import DedupWindow
-from engauge.stream.interaction import Interaction, UserKey, key_id
+from engauge.stream.interaction import EndpointKey, Interaction, UserKey, key_id
 from engauge.stream.sessions import Session, Sessions, Touch
 from engauge.stream.settings import Settings
 
@@ -37,19 +37,26 @@ PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entitie
 
 class PendingCell:
     """What one 15-minute calendar cell has gathered since the last flush: interactions
-    not yet counted, and a partial bucket with the sessions that started, were late or
-    completed in it."""
+    not yet counted, grouped by endpoint, and a partial bucket with the sessions that
+    started, were late or completed in it."""
 
-    __slots__ = ("interactions", "partial")
+    __slots__ = ("arrived", "groups", "partial")
 
     def __init__(self) -> None:
-        self.interactions: list[Interaction] = []
+        self.arrived: list[Interaction] = []
+        self.groups: dict[EndpointKey, list[Interaction]] = {}
         self.partial = Bucket(profile_cap=ALL_TIME_PROFILE_CAP)
+
+    def file_arrived(self) -> None:
+        """Group the interactions of the batch just applied, while they are still in the
+        processor's cache: a second pass over them then costs little."""
+        group_by_endpoint(self.groups, self.arrived)
+        self.arrived = []
 
     def counted(self) -> Bucket:
         """The partial bucket with the interactions counted in."""
-        self.partial.add_all(self.interactions)
-        self.interactions = []
+        self.partial.add_groups(self.groups.items())
+        self.groups = {}
         return self.partial
 
 
@@ -108,7 +115,7 @@ class Aggregator:
                 self.duplicates += 1
                 continue
             cell = self._cell(starts_of(interaction.created_at))
-            cell.interactions.append(interaction)
+            cell.arrived.append(interaction)
             how, completed = touch(interaction)
             if how is Touch.OPENED:
                 cell.partial.started += 1
@@ -117,6 +124,8 @@ class Aggregator:
             if completed is not None:
                 self._complete(completed)
             applied += 1
+        for cell in self._pending.values():
+            cell.file_arrived()
         self.applied += applied
         self._pending_count += applied
         self.version += 1

@@ -9,7 +9,7 @@ stored; :mod:`engauge.stream.summary` computes them on read.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar
@@ -187,44 +187,49 @@ _name_of = itemgetter(0)
 _value_of = itemgetter(1)
 
 
-def by_endpoint(
-    interactions: Sequence[Interaction],
-) -> Iterator[tuple[EndpointKey, list[Interaction]]]:
-    """The interactions grouped by endpoint, in order of first appearance: O(n)."""
-    groups: dict[EndpointKey, list[Interaction]] = {}
-    for key, interaction in zip(map(_endpoint_of, interactions), interactions, strict=True):
+def group_by_endpoint(
+    groups: dict[EndpointKey, list[Interaction]], interactions: Iterable[Interaction]
+) -> None:
+    """File each interaction under its endpoint in ``groups``: O(1) per interaction."""
+    for interaction in interactions:
+        key = _endpoint_of(interaction)
         group = groups.get(key)
         if group is None:
             groups[key] = [interaction]
         else:
             group.append(interaction)
-    return iter(groups.items())
 
 
 def endpoint_tally(interactions: Sequence[Interaction], converted: bool) -> Profile:
     """The profile of one endpoint's interactions (``converted``: its action is
-    ``conversion``); ``actions`` and ``entity_types`` are left to the caller, since only
-    some kinds of profile need them."""
-    tally = Profile()
-    count_who(tally, interactions)
-    if converted:
-        tally.conversions = Conversions.of(interactions)
-    tally.properties = property_tally(interactions)
-    return tally
+    ``conversion``), counted in a few passes of C-level iteration; ``actions`` and
+    ``entity_types`` are left to the caller, since only some kinds of profile need them."""
+    user_types, device_types, session_types = label_distributions(interactions)
+    return Profile(
+        total=len(interactions),
+        users=DistinctCounter.of(map(_user_of, interactions)),
+        user_types=user_types,
+        device_types=device_types,
+        session_types=session_types,
+        conversions=Conversions.of(interactions) if converted else Conversions(),
+        properties=property_tally(interactions),
+    )
 
 
-def count_who(stats: Profile | Bucket, interactions: Sequence[Interaction]) -> None:
-    """Count the interactions and who made them: their users and the labels they carry."""
-    stats.total += len(interactions)
-    stats.users.merge(DistinctCounter.of(map(_user_of, interactions)))
+def label_distributions(
+    interactions: Sequence[Interaction],
+) -> tuple[Distribution, Distribution, Distribution]:
+    """The user, device and session types the interactions carry, as distributions."""
+    user_types, device_types, session_types = Distribution(), Distribution(), Distribution()
     for labels, count in Counter(map(_labels_of, interactions)).items():
         user_type, device_type, session_type = labels
         if user_type:
-            stats.user_types.add(user_type, count)
+            user_types.add(user_type, count)
         if device_type:
-            stats.device_types.add(device_type, count)
+            device_types.add(device_type, count)
         if session_type:
-            stats.session_types.add(session_type, count)
+            session_types.add(session_type, count)
+    return user_types, device_types, session_types
 
 
 _TYPE_NAMES: dict[type, str] = {str: "string", bool: "boolean", int: "number", float: "number"}
@@ -327,21 +332,30 @@ class Bucket:
         """Count one interaction (see :meth:`add_all`)."""
         self.add_all((interaction,))
 
-    def add_all(self, interactions: Sequence[Interaction]) -> None:
-        """Count interactions: O(n + their properties), mostly at C speed.
+    def add_all(self, interactions: Iterable[Interaction]) -> None:
+        """Count interactions: O(n + their properties), mostly at C speed."""
+        groups: dict[EndpointKey, list[Interaction]] = {}
+        group_by_endpoint(groups, interactions)
+        self.add_groups(groups.items())
 
-        They are grouped by endpoint and each group is counted once, in a few passes of
-        C-level iteration (:func:`endpoint_tally`); the tally is then merged into its
-        endpoint, origin and entity and into this bucket's breakdowns. Users and labels of
-        the bucket are counted over all interactions at once.
+    def add_groups(self, groups: Iterable[tuple[EndpointKey, Sequence[Interaction]]]) -> None:
+        """Count interactions grouped by endpoint (see :func:`group_by_endpoint`).
+
+        Each group is counted once (:func:`endpoint_tally`), and the tally is merged into
+        its endpoint, origin and entity and into this bucket: the work per interaction is
+        a few steps of C-level iteration, the work per group a few merges.
         """
-        count_who(self, interactions)
-        for key, group in by_endpoint(interactions):
+        for key, group in groups:
             self._add_endpoint(key, endpoint_tally(group, converted=key[0] == "conversion"))
 
     def _add_endpoint(self, key: EndpointKey, tally: Profile) -> None:
         action, entity_type, entity_id, origin_type, origin_id = key
         total = tally.total
+        self.total += total
+        self.users.merge(tally.users)
+        self.user_types.merge(tally.user_types)
+        self.device_types.merge(tally.device_types)
+        self.session_types.merge(tally.session_types)
         self.actions.add(action, total)
         if entity_type:
             self.entity_types.add(entity_type, total)

@@ -233,20 +233,23 @@ class DistinctCounter:
     def merge(self, other: DistinctCounter) -> None:
         """Fold ``other`` in: O(its members) while both are exact or ``other`` is small,
         O(sketch size) otherwise."""
-        members = self.members
-        if members is not None:
-            if other.members is not None:
-                union = members | other.members
-                if len(union) <= EXACT_DISTINCT:
-                    self.members, self.sketch = union, None
-                    return
+        members, theirs = self.members, other.members
+        if members is not None and theirs is not None:
+            if len(members) + len(theirs) > EXACT_DISTINCT:
+                members = members | theirs
+            else:
+                members |= theirs
+            if len(members) <= EXACT_DISTINCT:
+                self.members, self.sketch = members, None
+                return
+        if self.members is not None:
             self._to_sketch()
-        if other.members is None:
+        if theirs is None:
             self._union(other.sketch)
-        elif len(other.members) > UNION_ABOVE:
+        elif len(theirs) > UNION_ABOVE:
             self._union(other._members_sketch())
         else:
-            _update(self.sketch, other.members)
+            _update(self.sketch, theirs)
 
     def _to_sketch(self) -> None:
         self.sketch = self._members_sketch()
