@@ -136,15 +136,23 @@ class Profile:
     bounces: int = 0
 
     def merge(self, other: Profile) -> None:
+        """Fold ``other`` in; what ``other`` left empty (for most profiles, some of the
+        distributions, conversions or properties) is skipped without a call."""
         self.total += other.total
         self.users.merge(other.users)
-        self.user_types.merge(other.user_types)
-        self.device_types.merge(other.device_types)
-        self.session_types.merge(other.session_types)
-        self.actions.merge(other.actions)
-        self.entity_types.merge(other.entity_types)
-        self.conversions.merge(other.conversions)
-        merge_into(self.properties, other.properties, PROFILE_PROPERTY_CAP)
+        for mine, theirs in (
+            (self.user_types, other.user_types),
+            (self.device_types, other.device_types),
+            (self.session_types, other.session_types),
+            (self.actions, other.actions),
+            (self.entity_types, other.entity_types),
+        ):
+            if theirs.total:
+                mine.merge(theirs)
+        if other.conversions.count:
+            self.conversions.merge(other.conversions)
+        if other.properties:
+            merge_into(self.properties, other.properties, PROFILE_PROPERTY_CAP)
         self.entries += other.entries
         self.exits += other.exits
         self.bounces += other.bounces
@@ -177,6 +185,17 @@ def entry(mapping: dict[Any, V], key: Any, make: type[V], cap: int) -> V:
 def merge_entries(into: dict[Any, V], other: dict[Any, V], make: type[V], cap: int) -> None:
     for key, value in other.items():
         entry(into, key, make, cap).merge(value)
+
+
+def adopt(mapping: dict[Any, V], key: Any, value: V, cap: int) -> V:
+    """Merge ``value`` into the entry for ``key``; a new key under the cap takes ``value``
+    itself, which the caller must not change afterwards. O(1) then, O(size of value) else."""
+    if key in mapping or len(mapping) - (None in mapping) >= cap:
+        found = entry(mapping, key, type(value), cap)
+        found.merge(value)
+        return found
+    mapping[key] = value
+    return value
 
 
 _endpoint_of = attrgetter("action", "entity_type", "entity_id", "origin_type", "origin_id")
@@ -365,7 +384,7 @@ class Bucket:
         if tally.conversions.count:
             self.conversions.merge(tally.conversions)
             entry(self.conversion_endpoints, key, Conversions, cap).merge(tally.conversions)
-        entry(self.endpoints, key, Profile, cap).merge(tally)
+        adopt(self.endpoints, key, tally, cap)
         if origin_type or origin_id:
             origin = entry(self.origins, (origin_type, origin_id), Profile, cap)
             origin.merge(tally)
