@@ -114,12 +114,14 @@ class Aggregator:
         starts_of = self.calendar.starts
         touch = self.sessions.touch
         is_duplicate = self.dedup.is_duplicate
+        cell_at = self._pending.get
         applied = 0
         for interaction in batch:
             if interaction.id and is_duplicate(interaction.id, interaction.received_at):
                 self.duplicates += 1
                 continue
-            cell = self._cell(starts_of(interaction.created_at))
+            starts = starts_of(interaction.created_at)
+            cell = cell_at(starts) or self._cell(starts)
             cell.arrived.append(interaction)
             how, completed = touch(interaction)
             if how is Touch.OPENED:

@@ -41,11 +41,11 @@ class Conversions:
     @classmethod
     def of(cls, interactions: Sequence[Interaction]) -> Conversions:
         """Conversions counted from interactions whose action is ``conversion``."""
-        amounts: Counter[float] = Counter()
+        amounts: dict[float, int] = {}
         for interaction in interactions:
             amount = numeric_amount(interaction)
             if amount is not None:
-                amounts[amount] += 1
+                amounts[amount] = amounts.get(amount, 0) + 1
         numbers = NumberStats.of_counts(amounts)
         return cls(len(interactions), numbers.sum, numbers)
 
@@ -269,7 +269,7 @@ def property_tally(interactions: Sequence[Interaction]) -> dict[str, PropertySta
         arrays = [pair for pair in pairs if type(pair[1]) is list]
         scalars = Counter(_typed([pair for pair in pairs if type(pair[1]) is not list]))
     stats: dict[str, PropertyStats] = {}
-    numbers: dict[str, Counter[float]] = {}
+    numbers: dict[str, dict[float, int]] = {}
     for (name, kind, value), count in scalars.items():
         found = stats.get(name) or stats.setdefault(name, PropertyStats())
         found.count += count
@@ -277,7 +277,7 @@ def property_tally(interactions: Sequence[Interaction]) -> dict[str, PropertySta
         if kind is str or kind is bool:
             found.values.add(value, count)
         else:
-            numbers.setdefault(name, Counter())[value] += count
+            _count(numbers, name, value, count)
     for name, elements in arrays:
         found = stats.get(name) or stats.setdefault(name, PropertyStats())
         found.count += 1
@@ -286,10 +286,17 @@ def property_tally(interactions: Sequence[Interaction]) -> dict[str, PropertySta
             if type(element) is str:
                 found.values.add(element)
             else:
-                numbers.setdefault(name, Counter())[element] += 1
+                _count(numbers, name, element, 1)
     for name, counts in numbers.items():
         stats[name].numbers = NumberStats.of_counts(counts)
     return stats
+
+
+def _count(numbers: dict[str, dict[float, int]], name: str, value: float, count: int) -> None:
+    counts = numbers.get(name)
+    if counts is None:
+        counts = numbers[name] = {}
+    counts[value] = counts.get(value, 0) + count
 
 
 def _typed(pairs: list[tuple[str, Any]]) -> Iterator[tuple[str, type, Any]]:

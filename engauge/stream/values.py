@@ -138,9 +138,12 @@ class Distribution:
 
     def _count(self, counts: Mapping[Hashable, int], total: int) -> None:
         mine = self.counts
-        get = mine.get
-        for value, count in counts.items():
-            mine[value] = get(value, 0) + count
+        if mine:
+            get = mine.get
+            for value, count in counts.items():
+                mine[value] = get(value, 0) + count
+        else:  # a new bucket's: copied at C speed
+            self.counts = dict(counts)
         self.total += total
         if len(mine) > DISTRIBUTION_FOLD_AT:
             self._fold()
