@@ -49,6 +49,9 @@ class Conversions:
         numbers = NumberStats.of_counts(amounts)
         return cls(len(interactions), numbers.sum, numbers)
 
+    def copy(self) -> Conversions:
+        return Conversions(self.count, self.revenue, self.amount.copy())
+
     def merge(self, other: Conversions) -> None:
         self.count += other.count
         self.revenue += other.revenue
@@ -63,6 +66,9 @@ class PropertyStats:
     numbers: NumberStats = field(factory=NumberStats)
     values: Distribution = field(factory=Distribution)
     types: set[str] = field(factory=set)
+
+    def copy(self) -> PropertyStats:
+        return PropertyStats(self.count, self.numbers.copy(), self.values.copy(), set(self.types))
 
     def merge(self, other: PropertyStats) -> None:
         self.count += other.count
@@ -87,6 +93,15 @@ class SessionGroup:
         self.converted += session.converted
         self.duration.add(session.duration)
         self.interactions.add(session.interactions)
+
+    def copy(self) -> SessionGroup:
+        return SessionGroup(
+            self.count,
+            self.bounced,
+            self.converted,
+            self.duration.copy(),
+            self.interactions.copy(),
+        )
 
     def merge(self, other: SessionGroup) -> None:
         self.count += other.count
@@ -135,6 +150,24 @@ class Profile:
     exits: int = 0
     bounces: int = 0
 
+    def copy(self) -> Profile:
+        """An independent copy: what a bucket takes for a key it does not have yet, at
+        less cost than merging into an empty profile."""
+        return Profile(
+            self.total,
+            self.users.copy(),
+            self.user_types.copy(),
+            self.device_types.copy(),
+            self.session_types.copy(),
+            self.actions.copy(),
+            self.entity_types.copy(),
+            self.conversions.copy(),
+            {name: stats.copy() for name, stats in self.properties.items()},
+            self.entries,
+            self.exits,
+            self.bounces,
+        )
+
     def merge(self, other: Profile) -> None:
         """Fold ``other`` in; what ``other`` left empty (for most profiles, some of the
         distributions, conversions or properties) is skipped without a call."""
@@ -162,11 +195,10 @@ def merge_into(into: dict[str, PropertyStats], other: dict[str, PropertyStats], 
     """Merge property maps; names beyond ``cap`` are left out, as when adding."""
     for key, value in other.items():
         found = into.get(key)
-        if found is None:
-            if len(into) >= cap:
-                continue
-            found = into[key] = PropertyStats()
-        found.merge(value)
+        if found is not None:
+            found.merge(value)
+        elif len(into) < cap:
+            into[key] = value.copy()
 
 
 def entry(mapping: dict[Any, V], key: Any, make: type[V], cap: int) -> V:
@@ -183,8 +215,15 @@ def entry(mapping: dict[Any, V], key: Any, make: type[V], cap: int) -> V:
 
 
 def merge_entries(into: dict[Any, V], other: dict[Any, V], make: type[V], cap: int) -> None:
+    """Merge keyed maps as :func:`entry` files keys: a new key under the cap takes a copy."""
     for key, value in other.items():
-        entry(into, key, make, cap).merge(value)
+        found = into.get(key)
+        if found is not None:
+            found.merge(value)
+        elif len(into) - (None in into) < cap:
+            into[key] = value.copy()
+        else:
+            entry(into, key, make, cap).merge(value)
 
 
 def adopt(mapping: dict[Any, V], key: Any, value: V, cap: int) -> V:

@@ -54,6 +54,9 @@ class NumberStats:
         m2 = math.fsum([(value - mean) ** 2 * times for value, times in counts.items()])
         return cls(count, total, mean, m2, min(counts), max(counts))
 
+    def copy(self) -> NumberStats:
+        return NumberStats(self.count, self.sum, self.mean, self.m2, self.min, self.max)
+
     def merge(self, other: NumberStats) -> None:
         """Fold ``other`` into this one in O(1)."""
         if other.count == 0:
@@ -128,6 +131,10 @@ class Distribution:
     def add_counts(self, counts: Mapping[Hashable, int]) -> None:
         """Count each value its number of times: O(distinct values) amortised."""
         self._count(counts, sum(counts.values()))
+
+    def copy(self) -> Distribution:
+        """An independent copy, at C speed."""
+        return Distribution(dict(self.counts), self.total, self.folded, self.folded_distinct)
 
     def merge(self, other: Distribution) -> None:
         if not other.total:
@@ -232,6 +239,14 @@ class DistinctCounter:
                 self._to_sketch()
         else:
             self.sketch.update(_sketch_key(member))
+
+    def copy(self) -> DistinctCounter:
+        """An independent copy: O(members), or O(sketch size)."""
+        if self.members is not None:
+            return DistinctCounter(set(self.members))
+        return DistinctCounter(
+            None, type(self.sketch).deserialize(self.sketch.serialize_updatable())
+        )
 
     def merge(self, other: DistinctCounter) -> None:
         """Fold ``other`` in: O(its members) while both are exact or ``other`` is small,
