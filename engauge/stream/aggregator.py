@@ -1,12 +1,13 @@
 """The aggregator: the single writer of all statistics.
 
 Interactions arrive in batches, in journal order. Each meets its user's session at once
-and is set aside in the pending list of its 15-minute calendar cell; :meth:`Aggregator.flush`
-counts each cell's list into a partial bucket in one go (grouped, mostly at C speed: see
-:meth:`Bucket.add_all`) and merges the partial into the bucket of every enabled interval.
-Flushing happens before every read, every second and whenever enough is pending, so the
-per-interaction work does not multiply by seven while readers still see every applied
-interaction. Readers run between batches and so always see a consistent state.
+and waits, grouped by endpoint, in the pending cell of its hour. Every 50,000 waiting
+interactions, the cells count them into their partial buckets in one go (per endpoint,
+mostly at C speed: see :meth:`Bucket.add_groups`); :meth:`Aggregator.flush` merges the
+partials into the bucket of every enabled interval. Flushing happens before every read,
+every second and after 250,000 interactions, so the per-interaction work does not
+multiply by seven while readers still see every applied interaction. Readers run between
+batches and so always see a consistent state.
 """
 
 from __future__ import annotations
@@ -39,11 +40,16 @@ often than counting does the same merges for several times as many interactions.
 
 PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entities"}
 
+HOURLY = range(1)
+"""The index of the hourly interval in :data:`INTERVALS`."""
+DAILY_AND_COARSER = range(1, len(INTERVALS))
+
 
 class PendingCell:
-    """What one 15-minute calendar cell has gathered since the last flush: interactions
-    not yet counted, grouped by endpoint, and a partial bucket with the sessions that
-    started, were late or completed in it."""
+    """What one hour has gathered since the last flush (its 15-minute calendar cells share
+    every bucket start, so they share a pending cell): interactions not yet counted,
+    grouped by endpoint, and a partial bucket with what is counted, including the
+    sessions that started, were late or completed in it."""
 
     __slots__ = ("arrived", "groups", "partial")
 
@@ -155,11 +161,11 @@ class Aggregator:
         self._count_waiting()
         hours = [(starts, cell.partial) for starts, cell in self._pending.items()]
         for starts, partial in hours:
-            for bucket in self._buckets_for(starts, finest=0, coarsest=0):
+            for bucket in self._buckets_for(starts, HOURLY):
                 bucket.merge(partial)
         for starts, partial in _per_day(hours):
             self._all_time.merge(partial)
-            for bucket in self._buckets_for(starts, finest=1, coarsest=len(INTERVALS) - 1):
+            for bucket in self._buckets_for(starts, DAILY_AND_COARSER):
                 bucket.merge(partial)
         self._pending.clear()
         self._pending_count = 0
@@ -273,11 +279,11 @@ class Aggregator:
             cell = self._pending[starts] = PendingCell()
         return cell
 
-    def _buckets_for(self, starts: Starts, finest: int, coarsest: int) -> Iterator[Bucket]:
-        """The buckets containing ``starts`` of the enabled intervals from ``finest`` to
-        ``coarsest`` (indexes into :data:`INTERVALS`), created when new."""
+    def _buckets_for(self, starts: Starts, intervals: range) -> Iterator[Bucket]:
+        """The buckets at ``starts`` of the enabled ones among ``intervals`` (indexes into
+        :data:`INTERVALS`), created when new."""
         for index, name in self._enabled:
-            if not finest <= index <= coarsest:
+            if index not in intervals:
                 continue
             buckets = self._buckets[name]
             start = starts[index]

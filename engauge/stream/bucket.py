@@ -1,9 +1,8 @@
 """One bucket's statistics (SPEC §5): counts, distributions, sessions and breakdowns.
 
-A bucket is filled by ``add_all`` (interactions, counted in groups), ``add_session``
-(completed sessions) and
-``merge`` (another bucket). Derived figures — rates, unit metrics, percentages — are not
-stored; :mod:`engauge.stream.summary` computes them on read.
+A bucket is filled by ``add_all`` (interactions, counted per endpoint), ``add_session``
+(completed sessions) and ``merge`` (another bucket). Derived figures — rates, unit
+metrics, percentages — are not stored; :mod:`engauge.stream.summary` computes them on read.
 """
 
 from __future__ import annotations
@@ -290,7 +289,7 @@ def label_distributions(
     return user_types, device_types, session_types
 
 
-_TYPE_NAMES: dict[type, str] = {str: "string", bool: "boolean", int: "number", float: "number"}
+_TYPE_NAMES: dict[type, str] = {str: "string", bool: "boolean"}
 
 
 def property_tally(interactions: Sequence[Interaction]) -> dict[str, PropertyStats]:
@@ -312,7 +311,7 @@ def property_tally(interactions: Sequence[Interaction]) -> dict[str, PropertySta
     for (name, kind, value), count in scalars.items():
         found = stats.get(name) or stats.setdefault(name, PropertyStats())
         found.count += count
-        found.types.add(_TYPE_NAMES[kind])
+        found.types.add(_TYPE_NAMES.get(kind, "number"))
         if kind is str or kind is bool:
             found.values.add(value, count)
         else:

@@ -128,31 +128,25 @@ class Distribution:
         if len(counts) > DISTRIBUTION_FOLD_AT:
             self._fold()
 
-    def add_counts(self, counts: Mapping[Hashable, int]) -> None:
-        """Count each value its number of times: O(distinct values) amortised."""
-        self._count(counts, sum(counts.values()))
-
     def copy(self) -> Distribution:
         """An independent copy, at C speed."""
         return Distribution(dict(self.counts), self.total, self.folded, self.folded_distinct)
 
     def merge(self, other: Distribution) -> None:
+        """Fold ``other`` in: O(its distinct values), at C speed into an empty one."""
         if not other.total:
             return
-        self.folded += other.folded
-        self.folded_distinct += other.folded_distinct
-        self._count(other.counts, other.total)
-
-    def _count(self, counts: Mapping[Hashable, int], total: int) -> None:
         mine = self.counts
         if mine:
             get = mine.get
-            for value, count in counts.items():
+            for value, count in other.counts.items():
                 mine[value] = get(value, 0) + count
-        else:  # a new bucket's: copied at C speed
-            self.counts = dict(counts)
-        self.total += total
-        if len(mine) > DISTRIBUTION_FOLD_AT:
+        else:
+            self.counts = dict(other.counts)
+        self.total += other.total
+        self.folded += other.folded
+        self.folded_distinct += other.folded_distinct
+        if len(self.counts) > DISTRIBUTION_FOLD_AT:
             self._fold()
 
     def _fold(self) -> None:
