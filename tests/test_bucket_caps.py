@@ -58,3 +58,33 @@ def test_dedup_window_forgets_the_oldest_beyond_its_capacity(
     assert len(window) == 3
     assert window.is_duplicate("id4", 10.0)
     assert not window.is_duplicate("id0", 10.0)
+
+
+def view(number: int) -> Interaction:
+    return Interaction(
+        action="view",
+        user_id=f"u{number}",
+        origin_type="page",
+        origin_id=f"/{number}",
+        created_at=0.0,
+        received_at=0.0,
+        properties={f"p{number}": number},
+    )
+
+
+def test_profiles_beyond_the_cap_count_as_other_when_counted_and_when_merged() -> None:
+    """Counting per endpoint and merging into a bucket with room for fewer keys both keep
+    the cap: ten endpoints and origins by name, the rest under "other", nothing lost."""
+    counted = Bucket(profile_cap=10)
+    counted.add_all([view(number) for number in range(50)])
+    merged = Bucket(profile_cap=10)
+    merged.merge(Bucket(profile_cap=100))
+    wide = Bucket(profile_cap=100)
+    wide.add_all([view(number) for number in range(50)])
+    merged.merge(wide)
+    for bucket in (counted, merged):
+        for profiles in (bucket.endpoints, bucket.origins):
+            assert len(profiles) == 11
+            assert profiles[None].total == 40
+            assert sum(profile.total for profile in profiles.values()) == 50
+        assert len(bucket.properties) == 50, "bucket property names have a cap of their own"

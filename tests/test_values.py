@@ -271,3 +271,38 @@ def test_a_users_sketch_key_is_the_generic_encoding(user: tuple[str, str]) -> No
     for pairs must give the very same string, or restored users would count twice."""
     generic = "".join(f"{len(part)}:{part}" for part in user)
     assert _sketch_key(user) == generic
+
+
+def test_a_copied_counter_counts_the_same_and_changes_alone() -> None:
+    """A bucket takes a copy of a partial's counter for a new key; the two must not share
+    a set or a sketch, exact or not."""
+    for size in (10, 3_000):
+        original = DistinctCounter()
+        for index in range(size):
+            original.add(("", f"user-{index}"))
+        copy = original.copy()
+        assert copy.count() == original.count()
+        for index in range(size, 2 * size):
+            copy.add(("", f"user-{index}"))
+        assert original.count() == pytest.approx(size, rel=0.02)
+        assert copy.count() == pytest.approx(2 * size, rel=0.02)
+
+
+def test_a_counter_merged_into_sketches_stays_exact_and_its_own() -> None:
+    """Merging an exact counter into a sketch keeps a sketch of its members for the next
+    merge; adding to it afterwards must drop that sketch, or the next merge would miss the
+    new member."""
+    small = DistinctCounter()
+    for index in range(500):
+        small.add(("", f"user-{index}"))
+    first, second = DistinctCounter(), DistinctCounter()
+    for index in range(2_000):
+        first.add(("", f"other-{index}"))
+        second.add(("", f"other-{index}"))
+    first.merge(small)
+    assert small.count() == 500, "still exact"
+    small.add(("", "late-user"))
+    second.merge(small)
+    assert small.count() == 501
+    # The sketches are deterministic and this small, so the one new member shows.
+    assert second.count() == first.count() + 1
