@@ -70,3 +70,19 @@ def test_methods_a_route_does_not_take_are_405(server: EngaugeServer) -> None:
     users = server.dash("GET", "/dashboard/users")
     assert users.status_code == 405
     assert "DELETE" in users.headers["allow"]
+
+
+def test_the_largest_floats_in_properties_do_not_stop_the_aggregator(
+    server: EngaugeServer,
+) -> None:
+    largest = 1.7976931348623157e308
+    server.send(
+        *(
+            {"action": "buy", "userID": f"big-{n}", "properties": {"price": largest}}
+            for n in range(3)
+        )
+    )
+    found = server.get("/dashboard/properties/price")
+    assert found["stats"]["count"] >= 3
+    assert found["stats"]["numbers"]["sum"] is None  # beyond a float's range: null, not inf
+    assert server.alive()

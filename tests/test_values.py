@@ -306,3 +306,15 @@ def test_a_counter_merged_into_sketches_stays_exact_and_its_own() -> None:
     assert small.count() == 501
     # The sketches are deterministic and this small, so the one new member shows.
     assert second.count() == first.count() + 1
+
+
+def test_numbers_beyond_a_floats_range_in_sum_render_as_null_not_a_crash() -> None:
+    largest = 1.7976931348623157e308
+    for counts in ({largest: 2, 1.0: 1}, {largest: 1, -largest: 1}, {1e200: 3}):
+        stats = NumberStats.of_counts(counts)
+        rendered = stats.to_json()
+        assert rendered["count"] == sum(counts.values())
+        assert rendered["max"] == max(counts)
+        for value in rendered.values():
+            assert value is None or math.isfinite(value)
+    assert NumberStats.of_counts({largest: 2}).to_json()["sum"] is None

@@ -51,9 +51,10 @@ class NumberStats:
         count = sum(counts.values())
         if not count:
             return cls()
-        total = math.fsum([value * times for value, times in counts.items()])
+        total = _exact_sum([value * times for value, times in counts.items()])
         mean = total / count
-        m2 = math.fsum([(value - mean) ** 2 * times for value, times in counts.items()])
+        squares = [(value - mean) * (value - mean) * times for value, times in counts.items()]
+        m2 = _exact_sum(squares)
         return cls(count, total, mean, m2, min(counts), max(counts))
 
     def copy(self) -> NumberStats:
@@ -89,6 +90,15 @@ class NumberStats:
             "variance": _finite(variance),
             "stdDev": None if variance is None else _finite(math.sqrt(variance)),
         }
+
+
+def _exact_sum(values: list[float]) -> float:
+    """``fsum``, or where the sum leaves a float's range the plain one: infinite or NaN, as
+    adding one by one gives, which the JSON rendering shows as ``null``."""
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return sum(values)
 
 
 def _finite(value: float | None) -> float | None:
