@@ -73,12 +73,13 @@ POSTHOG = {
     ],
 }  # fmt: skip
 GO_ROWS = [
-    # action … sessionType, sessionID, timestamp, createdAt, receivedAt, properties
+    # action, entityType, entityID, originType, originID, userType, userID, deviceType,
+    # deviceID, sessionType, sessionID, timestamp, createdAt, receivedAt, properties
     ["view", "", "", "page", "home", "", "u1", "mobile", "", "", "s1", "",
      "2021-03-01 10:00:00 +0000 UTC", "2021-03-01 10:00:01 +0000 UTC", "{}"],
     ["conversion", "product", "p, 1", "page", "cart", "member", "u2", "", "", "web", "s2",
      "1614592800", "2021-03-01 05:30:00.925751171 -0500 EST",
-     "2021-03-01 05:30:01.1 -0500 EST", '{"amount": 12.5, "note": "say \\"hi\\""}'],
+     "2021-03-01 05:30:01.1 -0500 EST", '{"amount": 12.5, "note": "say \\"hi\\", twice"}'],
     ["view", "", "", "", "", "", "u3", "", "", "", "", "", "", "", ""],
     ["too", "few", "columns"],
 ]  # fmt: skip

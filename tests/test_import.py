@@ -11,18 +11,7 @@ from pathlib import Path
 from conftest import APIKEY, EngaugeServer, run_engauge
 
 from engauge.importer import go_time, read_rows
-
-GO_ROWS = [
-    # action, entityType, entityID, originType, originID, userType, userID, deviceType,
-    # deviceID, sessionType, sessionID, timestamp, createdAt, receivedAt, properties
-    ["view", "", "", "page", "home", "", "u1", "mobile", "", "", "s1", "",
-     "2021-03-01 10:00:00 +0000 UTC", "2021-03-01 10:00:01 +0000 UTC", "{}"],
-    ["conversion", "product", "p, 1", "page", "cart", "member", "u2", "", "", "web", "s2",
-     "1614592800", "2021-03-01 05:30:00.925751171 -0500 EST",
-     "2021-03-01 05:30:01.1 -0500 EST", '{"amount": 12.5, "note": "say \\"hi\\", twice"}'],
-    ["view", "", "", "", "", "", "u3", "", "", "", "", "", "", "", ""],
-    ["too", "few", "columns"],
-]  # fmt: skip
+from fuzz.seeds import GO_ROWS
 
 
 def write_go_directory(root: Path) -> Path:
