@@ -29,7 +29,7 @@ def session(number: int) -> CompletedSession:
 def test_conversion_endpoints_beyond_the_cap_count_as_other() -> None:
     bucket = Bucket(profile_cap=10)
     for number in range(50):
-        bucket.add(conversion(number))
+        bucket.add_all([conversion(number)])
     assert len(bucket.conversion_endpoints) == 11
     rendered = {row["endpoint"]: row for row in summary_json(bucket)["conversionStats"]}
     assert rendered["other"]["count"] == 40

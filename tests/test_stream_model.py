@@ -402,7 +402,7 @@ def filled_bucket(
 ) -> Bucket:
     bucket = Bucket()
     for item in items:
-        bucket.add(item)
+        bucket.add_all([item])
     for session in sessions:
         bucket.add_session(session)
     bucket.started, bucket.late = counts

@@ -248,15 +248,17 @@ def test_profile_users_are_within_two_percent_too(prefix: str) -> None:
     bucket = Bucket()
     size = 50_000
     for index in range(size):
-        bucket.add(
-            Interaction(
-                action="view",
-                user_id=f"{prefix}{index}",
-                created_at=0.0,
-                received_at=0.0,
-                origin_type="page",
-                origin_id="home",
-            )
+        bucket.add_all(
+            [
+                Interaction(
+                    action="view",
+                    user_id=f"{prefix}{index}",
+                    created_at=0.0,
+                    received_at=0.0,
+                    origin_type="page",
+                    origin_id="home",
+                )
+            ]
         )
     assert summary_figures(bucket)["users"] == pytest.approx(size, rel=0.02)
     for kind, key in (("origin", ("page", "home")), ("endpoint", ("view", "", "", "page", "home"))):

@@ -18,7 +18,7 @@ from werkzeug.routing import PathConverter
 
 from engauge.http.errors import ApiError
 from engauge.http.export import FORMATS, RawReader, export_stream
-from engauge.http.jsonio import decode_json, json_response
+from engauge.http.jsonio import json_response, request_json
 from engauge.http.live import MAX_STREAMS, RETRY_SECONDS, Broadcaster, StreamsFull
 from engauge.http.openapi import JSON, Operation, Param, documented
 from engauge.http.shapes import (
@@ -448,7 +448,7 @@ class DashboardApi:
         )
     )
     async def put_settings(self) -> Response:
-        patch = await _json_body()
+        patch = await request_json()
         # One change at a time: read, save and apply together, or a concurrent change
         # could be lost or leave the file and the memory disagreeing.
         async with self._settings_lock:
@@ -509,6 +509,3 @@ def _whole_number(name: str, default: int, low: int, high: int | None) -> int:
         raise ApiError(400, f"{name}: must be a whole number {bound}")
     return number
 
-
-async def _json_body() -> Any:
-    return decode_json(await request.get_data())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from quart import Response
+from quart import Response, request
 
 from engauge.http.errors import ApiError
 
@@ -36,6 +36,11 @@ def decode_json(body: bytes | str, what: str = "body") -> Any:
 
 def nested_too_deeply(what: str = "body") -> ApiError:
     return ApiError(400, f"{what}: JSON nested too deeply")
+
+
+async def request_json() -> Any:
+    """The current Quart request's body, decoded (see :func:`decode_json`)."""
+    return decode_json(await request.get_data())
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -6,7 +6,7 @@ from quart import Blueprint, Response, request
 
 from engauge.http.auth import TOKEN_SECONDS, Accounts, LoginThrottle, same_origin
 from engauge.http.errors import ApiError
-from engauge.http.jsonio import decode_json, json_response
+from engauge.http.jsonio import json_response, request_json
 from engauge.http.openapi import JSON, Operation, documented
 from engauge.http.shapes import Credentials, Message, Token
 
@@ -66,7 +66,7 @@ def login_routes(accounts: Accounts, https: bool) -> Blueprint:
                 f"too many failed logins; try again in {wait:.0f} s",
                 [(b"retry-after", str(max(1, round(wait))).encode())],
             )
-        credentials = decode_json(await request.get_data())
+        credentials = await request_json()
         if not isinstance(credentials, dict):
             raise ApiError(400, "body: send a JSON object with username and password")
         for name in ("username", "password"):

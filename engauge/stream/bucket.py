@@ -395,10 +395,6 @@ class Bucket:
     entities: dict[Any, Profile] = field(factory=dict)
     properties: dict[str, PropertyStats] = field(factory=dict)
 
-    def add(self, interaction: Interaction) -> None:
-        """Count one interaction (see :meth:`add_all`)."""
-        self.add_all((interaction,))
-
     def add_all(self, interactions: Iterable[Interaction]) -> None:
         """Count interactions: O(n + their properties), mostly at C speed."""
         groups: dict[EndpointKey, list[Interaction]] = {}
