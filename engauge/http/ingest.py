@@ -430,14 +430,13 @@ def _content_type(headers: dict[bytes, bytes]) -> bytes:
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     """The body, refused before a byte is read when its declared length is too large, and
     given :data:`BODY_SECONDS` to arrive."""
-    too_large = body_too_large(limit)
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise body_too_large(limit)
     with trio.move_on_after(BODY_SECONDS):
-        body = await _receive_body(receive, limit, too_large)
+        body = await _receive_body(receive, limit)
         if headers.get(b"content-encoding", b"").strip().lower() == b"gzip":
-            return _gunzip(body, too_large, limit)
+            return _gunzip(body, limit)
         return body
     raise body_too_slow()
 
@@ -450,7 +449,7 @@ def body_too_slow() -> ApiError:
     return ApiError(408, f"the body did not arrive within {BODY_SECONDS:.0f} s; send it faster")
 
 
-async def _receive_body(receive: Receive, limit: int, too_large: ApiError) -> bytes:
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -460,13 +459,13 @@ async def _receive_body(receive: Receive, limit: int, too_large: ApiError) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise body_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-def _gunzip(body: bytes, too_large: ApiError, limit: int) -> bytes:
+def _gunzip(body: bytes, limit: int) -> bytes:
     """A gzip body, unpacked no further than ``limit`` bytes (no zip bombs)."""
     unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -474,7 +473,7 @@ def _gunzip(body: bytes, too_large: ApiError, limit: int) -> bytes:
     except zlib.error:
         raise ApiError(400, "body: Content-Encoding is gzip but the body is not gzip") from None
     if len(unpacked) > limit or unpacker.unconsumed_tail:
-        raise too_large
+        raise body_too_large(limit)
     if not unpacker.eof or unpacker.unused_data:
         raise ApiError(400, "body: the gzip data is cut short or followed by other bytes")
     return unpacked
