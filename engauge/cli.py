@@ -9,6 +9,8 @@ from pathlib import Path
 import trio
 
 from engauge import __version__, logs
+from engauge.cluster.node import ROLES, serve_node
+from engauge.cluster.shared import ClusterMismatch
 from engauge.config import SETTINGS, Config, ConfigError, load_config
 from engauge.importer import ImportProblem, files_of, import_offline, import_online
 from engauge.service import serve
@@ -29,7 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"engauge {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("serve", help="run the server (the default command)")
+    serving = commands.add_parser(
+        "serve",
+        help="run the server (the default command)",
+        description="Run Engauge. With ENGAUGE_REDIS set, this process is one node of a "
+        "cluster and --role says which part it plays.",
+    )
+    serving.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="ingest: take interactions; aggregate: count partitions; dashboard: serve the "
+        "dashboard; all: the three (default). Roles other than all need ENGAUGE_REDIS.",
+    )
     importing = commands.add_parser(
         "import",
         help="import interactions from NDJSON or the Go Engauge's CSV files",
@@ -69,8 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         return _import(arguments, config)
     if arguments.command in ("backup", "restore"):
         return _copy(arguments, config)
+    role = getattr(arguments, "role", "all")
+    if role != "all" and config.redis is None:
+        print(
+            f"engauge: --role {role} needs ENGAUGE_REDIS: the roles are the parts of a cluster",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        trio.run(serve, config)
+        if config.redis is None:
+            trio.run(serve, config)
+        else:
+            trio.run(serve_node, config, role)
     except Exception as error:
         reason = _fixable(error)
         if reason is None:
@@ -128,7 +152,7 @@ def _fixable(error: BaseException) -> str | None:
     if isinstance(error, BaseExceptionGroup):
         reasons = [_fixable(inner) for inner in error.exceptions]
         return next((reason for reason in reasons if reason), None)
-    if isinstance(error, NewerFormatError | OSError):
+    if isinstance(error, NewerFormatError | OSError | ClusterMismatch):
         return str(error)
     return None
 

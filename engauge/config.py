@@ -105,6 +105,24 @@ def _origins(value: str) -> tuple[str, ...]:
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+MAX_PARTITIONS = 1024
+
+
+def _redis(value: str) -> str:
+    if urlsplit(value).scheme not in REDIS_SCHEMES:
+        raise ValueError(
+            "must be a Redis URL such as redis://127.0.0.1:6379/0 (or rediss://, unix://), "
+            "or unset for the single process"
+        )
+    return value
+
+
+def _partitions(value: str) -> int:
+    partitions = int(value)
+    if not 1 <= partitions <= MAX_PARTITIONS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_PARTITIONS}")
+    return partitions
 
 
 def _origin(text: str) -> str:
@@ -192,6 +210,19 @@ SETTINGS: tuple[Setting, ...] = (
         _secret,
     ),
     Setting("cors", "*", "Origins allowed to call /api/* from browsers: * or a list.", _origins),
+    Setting(
+        "redis",
+        None,
+        "Redis URL that makes this process one node of a cluster (see Scaling out); empty: "
+        "unset: the single process.",
+        _redis,
+    ),
+    Setting(
+        "partitions",
+        "8",
+        "Partition streams of a cluster, fixed when it is first started (1 to 1024).",
+        _partitions,
+    ),
 )
 
 
@@ -218,6 +249,8 @@ class Config:
     logformat: str
     metricstoken: str | None
     cors: tuple[str, ...]
+    redis: str | None
+    partitions: int
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

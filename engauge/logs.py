@@ -40,3 +40,5 @@ def configure(form: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # The Redis client reports each retry it handles itself (a script loaded on first use).
+    logging.getLogger("coredis").setLevel(logging.WARNING)

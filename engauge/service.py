@@ -33,10 +33,11 @@ from engauge.store.erasures import Erasures
 from engauge.store.journal import Journal, read_interactions, segment_files
 from engauge.store.layout import ARCHIVE, JOURNAL, SNAPSHOTS
 from engauge.store.lock import lock_base_path
-from engauge.store.secrets import Secrets, load_secrets
+from engauge.store.secrets import SECRETS_FILE, Secrets, load_secrets
 from engauge.store.settings_file import load_settings, save_settings
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.calendar import Calendar
+from engauge.stream.settings import Settings
 
 log = logging.getLogger("engauge")
 
@@ -103,11 +104,11 @@ def hypercorn_config(config: Config) -> hypercorn.Config:
     return server
 
 
-def announce_secrets(config: Config, secrets: Secrets) -> None:
-    """Print generated credentials once, on the start that created them."""
-    stored = config.basepath / "secrets.json"
+def announce_secrets(user: str, secrets: Secrets, stored: object) -> None:
+    """Print generated credentials once, on the start that created them, with where they
+    are ``stored``."""
     if "password" in secrets.generated:
-        print(f"Dashboard login: {config.user} / {secrets.password}  (stored in {stored})")
+        print(f"Dashboard login: {user} / {secrets.password}  (stored in {stored})")
     if "apikey" in secrets.generated:
         print(f"API key: {secrets.apikey}  (stored in {stored})")
     if "publickey" in secrets.generated:
@@ -129,7 +130,7 @@ async def serve(
             "jwt": config.jwt,
         },
     )
-    announce_secrets(config, secrets)
+    announce_secrets(config.user, secrets, config.basepath / SECRETS_FILE)
     calendar = Calendar(config.timezone, WEEKDAYS[config.weekstart])
     aggregator = Aggregator(calendar, config.sessiondelay * 60, load_settings(config.basepath))
     erasures = Erasures(config.basepath, secrets.jwt)
@@ -139,11 +140,14 @@ async def serve(
         erasures.add(user)
         return erasures.scrub(segment_files(config.basepath / ARCHIVE))
 
+    async def keep_settings(settings: Settings) -> None:
+        await trio.to_thread.run_sync(save_settings, config.basepath, settings)
+
     dashboard = DashboardApi(
         aggregator,
-        functools.partial(save_settings, config.basepath),
-        lambda: erasures.without(read_interactions(raw)),
-        erase,
+        keep_settings,
+        read_raw=lambda: erasures.without(read_interactions(raw)),
+        erase=erase,
     )
     running: list[Pipeline] = []
     app = create_app(
@@ -158,7 +162,7 @@ async def serve(
     journal: Journal | None = None
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_signal, shutdown)
+            nursery.start_soon(stop_on_signal, shutdown)
             async with trio.open_nursery() as server:
                 binds = await server.start(
                     functools.partial(
@@ -194,6 +198,7 @@ async def serve(
                 app.ingest = IngestApp(
                     pipeline, secrets.apikey, secrets.publickey, config.cors, config.timezone
                 )
+                app.started = True
                 for url in binds:
                     print(f"Engauge listening on {url}", flush=True)
                 task_status.started(binds)
@@ -256,16 +261,9 @@ def recover(config: Config, aggregator: Aggregator) -> Journal:
     snapshot = snapshots.load_newest(config.basepath / SNAPSHOTS)
     position = None
     if snapshot is not None:
-        if (snapshot.timezone, snapshot.week_start) != (
-            str(config.timezone),
-            WEEKDAYS[config.weekstart],
-        ):
-            log.warning(
-                "the snapshot's buckets were cut in %s with weeks from day %d, not as now "
-                "configured; they stay as they are",
-                snapshot.timezone,
-                snapshot.week_start,
-            )
+        snapshots.warn_if_cut_differently(
+            snapshot, str(config.timezone), WEEKDAYS[config.weekstart]
+        )
         aggregator.restore(snapshot.state)
         position = snapshot.position
     restored = aggregator.applied
@@ -281,7 +279,7 @@ def recover(config: Config, aggregator: Aggregator) -> Journal:
     return journal
 
 
-async def _stop_on_signal(shutdown: trio.Event) -> None:
+async def stop_on_signal(shutdown: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("received %s: draining requests", signal.Signals(signum).name)

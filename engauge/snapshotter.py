@@ -82,9 +82,7 @@ class Snapshotter:
         """
         started = time.monotonic()
         snapshot = self._capture()
-        pid = os.fork()
-        if pid == 0:
-            self._write_in_child(snapshot)
+        pid = fork_child(lambda: snapshots.write(self.directory, snapshot))
         paused = time.monotonic() - started
         status = await _wait_for(pid)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -116,20 +114,6 @@ class Snapshotter:
         SNAPSHOT_SECONDS.set(took)
         path = snapshots.snapshot_path(self.directory, snapshot.position)
         SNAPSHOT_BYTES.set(path.stat().st_size if path.exists() else 0)
-
-    def _write_in_child(self, snapshot: Snapshot) -> None:
-        """The forked child: drop every inherited descriptor but stdio (the base path's lock,
-        the listening sockets: they must go when the parent goes), write, and leave without
-        running any cleanup of the parent's."""
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        code = 1
-        try:
-            snapshots.write(self.directory, snapshot)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
 
     def take_now(self) -> None:
         """Write a snapshot in this process: at shutdown, when nothing else runs."""
@@ -164,6 +148,59 @@ class Snapshotter:
             self.erasures.scrub(archived, wait=False)
         if not keep_raw and self.archive.exists():
             shutil.rmtree(self.archive)
+
+
+def fork_child(work: Callable[[], object], keep: int | None = None) -> int:
+    """Fork a child that runs ``work`` and exits; return its pid.
+
+    The child drops every inherited descriptor but stdio and ``keep`` (the base path's lock,
+    the listening sockets, Redis connections: they must go when the parent goes), and leaves
+    without running any cleanup of the parent's.
+    """
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    code = 1
+    try:
+        if keep is None:
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        else:
+            os.closerange(3, keep)
+            os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+        work()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+async def encode_in_child(snapshot: Snapshot) -> bytes:
+    """``snapshot`` encoded by a forked child and read back through a pipe: the parent only
+    pays for the fork, however large the state (a cluster stores the bytes in Redis)."""
+    read_end, write_end = os.pipe()
+    pid = fork_child(lambda: _write_all(write_end, snapshots.encode(snapshot)), keep=write_end)
+    os.close(write_end)
+    chunks = []
+    try:
+        async with trio.lowlevel.FdStream(read_end) as pipe:
+            while chunk := await pipe.receive_some(PIPE_CHUNK):
+                chunks.append(chunk)
+    except BaseException:  # cancelled (shutdown) or the pipe broke: no orphan writer
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # noqa: ASYNC222 (killed: it is gone at once)
+        raise
+    if os.waitstatus_to_exitcode(await _wait_for(pid)) != 0:
+        raise OSError("the snapshot writer process failed; see its traceback above")
+    return b"".join(chunks)
+
+
+PIPE_CHUNK = 1 << 20
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as pipe:
+        pipe.write(data)
 
 
 async def _wait_for(pid: int) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import trio
+from attrs import define
 from quart import Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
@@ -48,16 +49,33 @@ HEALTH_PATHS = ("/health", "/health/ready")
 RECOVERING = {"message": "Engauge is recovering its data; retry in a few seconds"}
 
 
+@define(frozen=True)
+class Serves:
+    """What a process answers besides health and metrics: all of it, or, as one node of a
+    cluster, its ``role``'s part."""
+
+    role: str = "all"
+    ingest: bool = True
+    dashboard: bool = True
+
+
+EVERYTHING = Serves()
+OPERATIONS_PATHS = (*HEALTH_PATHS, "/metrics")
+
+
 class Application:
     """Routes the ingest paths to the ingest fast path and the rest to Quart.
 
-    Until ``ingest`` is set (recovery is running), only the health routes answer; every
-    other request gets ``503`` with ``Retry-After``, so nothing reads a half-built state.
+    Until ``started`` (recovery is running), only the health routes answer; every other
+    request gets ``503`` with ``Retry-After``, so nothing reads a half-built state. A
+    cluster node answers ``404`` for what its role does not serve, naming the role to ask.
     """
 
-    def __init__(self, ingest: IngestApp | None, web: Quart) -> None:
+    def __init__(self, ingest: IngestApp | None, web: Quart, serves: Serves) -> None:
         self.ingest = ingest
         self.web = web
+        self.serves = serves
+        self.started = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,14 +84,31 @@ class Application:
         path = scope["path"]
         started = time.perf_counter()
         try:
-            if self.ingest is None and path not in HEALTH_PATHS:
+            if not self.started and path not in HEALTH_PATHS:
                 await respond(send, 503, RECOVERING, [(b"retry-after", b"5")])
-            elif is_ingest(path) and self.ingest is not None:
-                await self.ingest(scope, receive, send)
-            else:
+            elif path in OPERATIONS_PATHS:
                 await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
+            elif is_ingest(path):
+                await self._ingest(scope, receive, send)
+            elif self.serves.dashboard:
+                await self.web(scope, receive, _shielded(send))  # type: ignore[arg-type]
+            else:
+                await self._elsewhere(send, "the dashboard", "dashboard")
         finally:
             REQUEST_SECONDS.labels(route_label(path)).observe(time.perf_counter() - started)
+
+    async def _ingest(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ingest is None:
+            await self._elsewhere(send, "interactions", "ingest")
+        else:
+            await self.ingest(scope, receive, send)
+
+    async def _elsewhere(self, send: Send, what: str, role: str) -> None:
+        message = (
+            f"this node (--role {self.serves.role}) does not serve {what}; "
+            f"use a node with --role {role} or all"
+        )
+        await respond(send, 404, {"message": message}, [])
 
 
 ROUTES = (
@@ -141,6 +176,7 @@ def create_web_app(
     *,
     metrics_token: str | None,
     unready: Callable[[], str | None],
+    health: Callable[[], Awaitable[dict[str, Any]]] | None,
 ) -> Quart:
     """Quart app with health, metrics, login, the dashboard page and the dashboard API
     behind the login."""
@@ -164,15 +200,18 @@ def create_web_app(
     @web.get("/health")
     @documented(
         Operation(
-            "Liveness: `alive` while the process runs",
+            "Liveness: `alive` while the process runs (a cluster node answers JSON with its "
+            "role and, for an aggregate node, each partition's lag)",
             "operations",
             {200: None},
             content=("text/plain",),
             security=(),
         )
     )
-    async def health() -> Response:
-        return Response("alive", content_type="text/plain")
+    async def health_route() -> Response:
+        if health is None:
+            return Response("alive", content_type="text/plain")
+        return json_response(await health())
 
     add_pages(web)
     add_operations(web, metrics_token, unready)
@@ -219,8 +258,11 @@ def create_app(
     *,
     metrics_token: str | None,
     unready: Callable[[], str | None],
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    serves: Serves = EVERYTHING,
 ) -> Any:
-    return Application(
-        ingest,
-        create_web_app(accounts, dashboard, https, metrics_token=metrics_token, unready=unready),
+    """The ASGI application; ``health`` gives a cluster node's report for ``/health``."""
+    web = create_web_app(
+        accounts, dashboard, https, metrics_token=metrics_token, unready=unready, health=health
     )
+    return Application(ingest, web, serves)

@@ -8,7 +8,7 @@ locks.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import trio
@@ -78,15 +78,17 @@ class AnythingConverter(PathConverter):
 class DashboardApi:
     """Answers the dashboard resources from the aggregator's state.
 
-    ``save_settings`` persists changed settings; it runs in a worker thread.
+    ``save_settings`` persists changed settings. ``read_raw`` and ``erase`` reach the raw
+    interactions; without them (a cluster) export and erasure answer ``501``.
     """
 
     def __init__(
         self,
         aggregator: Aggregator,
-        save_settings: Callable[[Settings], None],
-        read_raw: RawReader,
-        erase: Callable[[tuple[str, str]], int],
+        save_settings: Callable[[Settings], Awaitable[None]],
+        *,
+        read_raw: RawReader | None,
+        erase: Callable[[tuple[str, str]], int] | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.erase = erase
@@ -372,7 +374,7 @@ class DashboardApi:
             "Raw interactions, streamed",
             "data",
             {200: None},
-            errors=(400, 401),
+            errors=(400, 401, 501),
             params=(
                 Param("from", "the earliest receipt time (default: the oldest kept)"),
                 Param("to", "the end of the range (default: now)"),
@@ -382,6 +384,8 @@ class DashboardApi:
         )
     )
     async def export(self) -> Response:
+        if self.read_raw is None:
+            raise _not_in_cluster("export")
         if not self.aggregator.settings.interactions:
             raise ApiError(
                 400, "interactions: raw interactions are not kept; enable it in settings first"
@@ -406,7 +410,7 @@ class DashboardApi:
             "Erase a person's raw interactions",
             "data",
             {200: Erasure},
-            errors=(400, 401, 403),
+            errors=(400, 401, 403, 501),
             params=(
                 Param("userID", "the person's userID", required=True),
                 Param("userType", "their userType, when they have one"),
@@ -420,6 +424,8 @@ class DashboardApi:
         if not user_id:
             raise ApiError(400, "userID: required (and userType, when the person has one)")
         user = (request.args.get("userType", ""), user_id)
+        if self.erase is None:
+            raise _not_in_cluster("erasure")
         removed = await trio.to_thread.run_sync(self.erase, user)
         ended = self.aggregator.end_session(user)
         return json_response(
@@ -456,7 +462,7 @@ class DashboardApi:
                 settings = apply_patch(self.aggregator.settings, patch)
             except InvalidSettings as error:
                 raise ApiError(400, str(error)) from None
-            await trio.to_thread.run_sync(self.save_settings, settings)
+            await self.save_settings(settings)
             self.aggregator.update_settings(settings)
         return json_response(settings.to_json())
 
@@ -491,6 +497,14 @@ class DashboardApi:
         return json_response(ordered[offset : offset + limit], headers=headers)
 
 
+def _not_in_cluster(what: str) -> ApiError:
+    return ApiError(
+        501,
+        f"{what} of raw interactions is not available in a cluster (ENGAUGE_REDIS is set): "
+        "their only copy is the partition streams, trimmed once snapshots cover them",
+    )
+
+
 def _has_path(row: dict[str, Any], path: str) -> bool:
     try:
         lookup(row, path)
@@ -508,4 +522,3 @@ def _whole_number(name: str, default: int, low: int, high: int | None) -> int:
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise ApiError(400, f"{name}: must be a whole number {bound}")
     return number
-

@@ -17,9 +17,9 @@ import hmac
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import tzinfo
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs
 
 import msgspec
@@ -52,7 +52,7 @@ from engauge.http.shapes import (
     SegmentSingle,
 )
 from engauge.metrics import ACCEPTED, REJECTED, STATUS_REASONS
-from engauge.pipeline import NotDurable, Overloaded, Pipeline
+from engauge.pipeline import NotDurable, Overloaded
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import InvalidInteraction, validate_interaction
 
@@ -167,12 +167,23 @@ def is_ingest(path: str) -> bool:
 _encode = msgspec.json.encode
 
 
+class Sink(Protocol):
+    """Where accepted interactions go: the journal (:class:`~engauge.pipeline.Pipeline`),
+    or in a cluster the partition streams (:class:`~engauge.cluster.log.PartitionedLog`)."""
+
+    def check_capacity(self) -> None:
+        """Raise :class:`Overloaded` when no more can be taken now."""
+
+    async def submit(self, batch: Sequence[Interaction]) -> None:
+        """Return once ``batch`` is durable; raise :class:`NotDurable` if it could not be."""
+
+
 class IngestApp:
     """The ingest routes; ``cors`` is ``("*",)`` or the origins allowed to send from browsers."""
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: Sink,
         api_key: str,
         public_key: str,
         cors: tuple[str, ...],

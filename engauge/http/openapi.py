@@ -62,7 +62,7 @@ INGEST_AUTH = ("apiKey", "publicKeyInUrl")
 
 STATUS_TEXT = {
     200: "OK",
-    202: "Accepted: journaled; it will not be lost",
+    202: "Accepted: journaled (in a cluster, held by Redis); it will not be lost",
     204: "No content",
     302: "Redirect",
     304: "Not modified",
@@ -75,6 +75,7 @@ STATUS_TEXT = {
     413: "Body too large",
     415: "Unsupported content type",
     429: "Too many requests; see Retry-After",
+    501: "Not available on a cluster (ENGAUGE_REDIS)",
     503: "Not available now (recovering, overloaded or disk full); see Retry-After",
 }
 RETRY_AFTER = {

@@ -44,8 +44,19 @@ class JournalError(OSError):
     """The journal could not be written; nothing of the failed group was acknowledged."""
 
 
+def encode_batch(batch: Sequence[Interaction]) -> bytes:
+    """A batch as a journal record's payload: also the body of a partition stream's entry
+    in a cluster (see :mod:`engauge.cluster`)."""
+    return _encoder.encode(batch)
+
+
+def decode_batch(payload: bytes) -> list[Interaction]:
+    """The batch of :func:`encode_batch`; ``msgspec.DecodeError`` if it is not one."""
+    return _decoder.decode(payload)
+
+
 def encode_record(batch: Sequence[Interaction]) -> bytes:
-    payload = _encoder.encode(batch)
+    payload = encode_batch(batch)
     return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
@@ -70,7 +81,7 @@ def read_segment(
         if length > MAX_RECORD or len(payload) < length or zlib.crc32(payload) != checksum:
             break
         try:
-            batch = _decoder.decode(payload)
+            batch = decode_batch(payload)
         except msgspec.DecodeError:
             break
         apply(batch)

@@ -17,7 +17,7 @@ import struct
 import zlib
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
@@ -31,6 +31,7 @@ from engauge.stream.sessions import Session, tally_of
 from engauge.stream.values import DistinctCounter
 
 log = logging.getLogger("engauge.snapshot")
+T = TypeVar("T")
 
 FORMAT = 2
 """The newest snapshot format this release writes; it reads every format up to it."""
@@ -57,6 +58,17 @@ class Snapshot:
     timezone: str
     week_start: int
     state: AggregatorState
+
+
+def warn_if_cut_differently(snapshot: Snapshot, timezone: str, week_start: int) -> None:
+    """A snapshot keeps the buckets it has; say so when the calendar settings changed."""
+    if (snapshot.timezone, snapshot.week_start) != (timezone, week_start):
+        log.warning(
+            "the snapshot's buckets were cut in %s with weeks from day %d, not as now "
+            "configured; they stay as they are",
+            snapshot.timezone,
+            snapshot.week_start,
+        )
 
 
 def _converter() -> cattrs.Converter:
@@ -115,6 +127,20 @@ def _upgrade_format_1(payload: dict[str, Any]) -> None:
 
 UPGRADES: dict[int, Callable[[dict[str, Any]], None]] = {1: _upgrade_format_1}
 """Per older format, what turns its decoded payload into the next format's, in place."""
+
+
+def encode_value(value: Any) -> bytes:
+    """One value of the state (a bucket, say) in the snapshot's own encoding: what a cluster
+    node publishes of its partitions for the dashboard to merge."""
+    return msgspec.msgpack.encode(_convert.unstructure(value))
+
+
+def decode_value(data: bytes, kind: type[T]) -> T:
+    """The value of :func:`encode_value`; :class:`SnapshotError` if it is not one."""
+    try:
+        return _convert.structure(msgspec.msgpack.decode(data), kind)
+    except (msgspec.DecodeError, cattrs.BaseValidationError, ValueError, TypeError) as error:
+        raise SnapshotError(f"unreadable {kind.__name__}: {error}") from error
 
 
 def encode(snapshot: Snapshot) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from attrs import define
+from attrs import define, field
 from sortedcontainers import SortedDict
 
 from engauge.stream.bucket import Bucket, CompletedSession, Profile, group_by_endpoint
@@ -39,6 +39,10 @@ tick. Merging costs per distinct key, not per interaction: under load, merging l
 often than counting does the same merges for several times as many interactions."""
 
 PROFILE_MAPS = {"endpoint": "endpoints", "origin": "origins", "entity": "entities"}
+
+BucketKey = tuple[str, float]
+"""(interval, start) of a bucket; the all-time bucket's is ``(ALL_TIME, 0.0)``."""
+ALL_TIME_KEY: BucketKey = (ALL_TIME, 0.0)
 
 HOURLY = range(1)
 """The index of the hourly interval in :data:`INTERVALS`."""
@@ -68,6 +72,22 @@ class PendingCell:
         """Count the waiting interactions into the partial bucket."""
         self.partial.add_groups(self.groups.items())
         self.groups = {}
+
+
+@define
+class Changes:
+    """The buckets a flush changed and the ones dropped since they were last taken."""
+
+    changed: set[BucketKey] = field(factory=set)
+    removed: set[BucketKey] = field(factory=set)
+
+    def change(self, key: BucketKey) -> None:
+        self.changed.add(key)
+        self.removed.discard(key)
+
+    def remove(self, key: BucketKey) -> None:
+        self.removed.add(key)
+        self.changed.discard(key)
 
 
 @define
@@ -113,6 +133,8 @@ class Aggregator:
         self._ids: dict[str, dict[str, tuple[str, ...] | None]] = {
             kind: {} for kind in PROFILE_MAPS
         }
+        self._changes: Changes | None = None
+        """Recorded only once :meth:`take_changes` has been called."""
 
     def apply(self, batch: Iterable[Interaction]) -> None:
         """Apply a batch of interactions, in order: O(1) per interaction here, and
@@ -165,6 +187,8 @@ class Aggregator:
                 bucket.merge(partial)
         for starts, partial in _per_day(hours):
             self._all_time.merge(partial)
+            if self._changes is not None:
+                self._changes.change(ALL_TIME_KEY)
             for bucket in self._buckets_for(starts, DAILY_AND_COARSER):
                 bucket.merge(partial)
         self._pending.clear()
@@ -198,8 +222,34 @@ class Aggregator:
             duplicates=self.duplicates,
         )
 
+    def take_changes(
+        self, everything: bool = False
+    ) -> tuple[dict[BucketKey, Bucket], set[BucketKey]]:
+        """The buckets changed, and the keys of the buckets dropped, since the last call;
+        the first call (and the first after :meth:`restore`), or one asking for
+        ``everything``, gives every bucket. What a cluster node publishes of its partition
+        for the dashboard to merge."""
+        self.flush()
+        if self._changes is None or everything:
+            changed = {ALL_TIME_KEY, *self._keys()}
+            removed: set[BucketKey] = set()
+        else:
+            changed, removed = self._changes.changed, self._changes.removed
+        self._changes = Changes()
+        return {key: self._at(key) for key in changed}, removed
+
+    def _keys(self) -> Iterator[BucketKey]:
+        for name, buckets in self._buckets.items():
+            for start in buckets:
+                yield name, start
+
+    def _at(self, key: BucketKey) -> Bucket:
+        name, start = key
+        return self._all_time if name == ALL_TIME else self._buckets[name][start]
+
     def restore(self, state: AggregatorState) -> None:
         """Take over a stored state; this aggregator must not have applied anything yet."""
+        self._changes = None
         self._all_time = state.all_time
         enabled = {name for _, name in self._enabled}
         for name, buckets in state.buckets.items():
@@ -238,7 +288,10 @@ class Aggregator:
         self._enabled = self._enabled_indexes()
         for name in INTERVALS:
             if not settings.stats_toggles[name]:
-                self.buckets[name].clear()
+                if self._changes is not None:
+                    for start in self._buckets[name]:
+                        self._changes.remove((name, start))
+                self._buckets[name].clear()
         self.version += 1
 
     def bucket(self, interval: str, at: float) -> tuple[float | None, float | None, Bucket]:
@@ -290,6 +343,8 @@ class Aggregator:
             bucket = buckets.get(start)
             if bucket is None:
                 bucket = buckets[start] = Bucket(profile_cap=BUCKET_PROFILE_CAP)
+            if self._changes is not None:
+                self._changes.change((name, start))
             yield bucket
 
     def _enabled_indexes(self) -> tuple[tuple[int, str], ...]:
@@ -305,7 +360,9 @@ class Aggregator:
             buckets = self._buckets[name]
             cutoff = self.retention_cutoff(name, now)
             while buckets and buckets.peekitem(0)[0] < cutoff:
-                buckets.popitem(0)
+                start, _ = buckets.popitem(0)
+                if self._changes is not None:
+                    self._changes.remove((name, start))
                 dropped += 1
         return dropped
 

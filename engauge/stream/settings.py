@@ -84,7 +84,5 @@ def _merge_section(current: dict[str, Any], patch: dict[str, Any], name: str) ->
         raise InvalidSettings(f"{name}: must be an object keyed by interval")
     for key in section:
         if key not in current:
-            raise InvalidSettings(
-                f"{name}.{key}: unknown key; use one of {', '.join(current)}"
-            )
+            raise InvalidSettings(f"{name}.{key}: unknown key; use one of {', '.join(current)}")
     return {**current, **section}

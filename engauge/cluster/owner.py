@@ -1,0 +1,507 @@
+"""The aggregate side of a cluster: partitions shared out by leases, one aggregator each.
+
+Each partition is owned by one aggregate node at a time, through a lease in Redis that the
+owner renews every :data:`RENEW_SECONDS` and that expires :data:`LEASE_SECONDS` after its
+owner stopped renewing it (``kill -9``, a lost network): then another node takes it. Live
+nodes heartbeat into a sorted set, so each knows its fair share of the partitions and hands
+surplus ones over when a node joins.
+
+An owned partition has an ordinary :class:`Aggregator`. Taking one restores its newest
+snapshot and replays its stream after the snapshot's offset; then the node reads the stream
+as it grows, publishes the buckets that changed every :data:`PUBLISH_SECONDS` for dashboard
+nodes, and snapshots every ``ENGAUGE_SNAPSHOTEVERY`` seconds, from a forked child as the
+single process does. Every write to Redis that speaks for a partition (its view, its
+snapshot, trimming its stream) runs as a script that first checks the lease is still the
+writer's own, so a node that lost a lease while paused cannot overwrite its successor.
+
+The stream is trimmed only up to the older of the two snapshots kept, so no entry is
+dropped that a readable snapshot does not cover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+import msgspec
+import trio
+from coredis import PureToken
+from coredis.response.types import StreamEntry
+
+from engauge.cluster import layout
+from engauge.cluster.log import BATCH_FIELD
+from engauge.cluster.shared import (
+    FAILURES,
+    UPDATES_KEPT,
+    Redis,
+    as_bytes,
+    as_text,
+    settings_of,
+)
+from engauge.snapshotter import encode_in_child
+from engauge.store import snapshot as snapshots
+from engauge.store.journal import decode_batch
+from engauge.store.snapshot import Snapshot
+from engauge.stream.aggregator import Aggregator
+from engauge.stream.calendar import Calendar
+from engauge.stream.settings import Settings
+
+log = logging.getLogger("engauge.cluster.owner")
+
+LEASE_SECONDS = 10.0
+"""How long a partition stays with a node that stopped renewing its lease."""
+RENEW_SECONDS = 2.0
+PUBLISH_SECONDS = 1.0
+EXPIRY_SECONDS = 1.0
+READ_COUNT = 64
+"""Stream entries read per partition at a time (each one ingest group commit)."""
+BLOCK_MILLISECONDS = 500
+APPLY_SLICE_SECONDS = 0.05
+"""Longest the node applies entries before letting its other tasks (lease renewal) run."""
+INGEST_SLACK_SECONDS = 2.0
+"""How long before it reaches its stream an interaction may have been received: sessions
+are closed no later than that before the newest moment the stream was read up to, so an
+interaction still on its way does not find its session closed (the single process's
+aggregator never closes a session past an interaction it has acknowledged)."""
+STOP_SECONDS = 30.0
+"""What a graceful stop may spend on final snapshots and handing its partitions over."""
+
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+STORE_SNAPSHOT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[3]) end
+redis.call('HSET', KEYS[2], 'data', ARGV[2], 'offset', ARGV[3], 'entries', ARGV[4])
+local kept = redis.call('HGET', KEYS[3], 'offset')
+if kept then
+  local milliseconds, sequence = string.match(kept, '^(%d+)-(%d+)$')
+  redis.call('XTRIM', KEYS[4], 'MINID', milliseconds .. '-' .. (tonumber(sequence) + 1))
+end
+return 1
+"""
+PUBLISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local sequence = redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], ARGV[7], sequence)
+end
+local removed = tonumber(ARGV[6])
+for i = 8, 7 + removed do redis.call('HDEL', KEYS[2], ARGV[i]) end
+for i = 8 + removed, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'partition', ARGV[2],
+  'sequence', sequence, 'reset', ARGV[3], 'fields', ARGV[5])
+return 1
+"""
+
+
+@attrs.define(eq=False)
+class Partition:
+    """A partition this node owns (``token`` is its lease's value) and how far it got."""
+
+    number: int
+    token: str
+    aggregator: Aggregator
+    offset: str = "0-0"
+    """The id of the last stream entry applied."""
+    entries: int = 0
+    """Stream entries applied since the stream began: with Redis' count of entries added,
+    the lag."""
+    ready: bool = False
+    """Recovered: read, published and snapshotted from now on."""
+    reset: bool = True
+    """The next publication replaces the partition's whole view."""
+    published: int = -1
+    caught_up_at: float = 0.0
+    """When the stream was last read to its end."""
+    snapshotted: tuple[str, int] | None = None
+
+
+@attrs.define(frozen=True)
+class CalendarSetup:
+    """How an aggregator of this cluster cuts buckets and sessions."""
+
+    calendar: Calendar
+    session_delay: float
+    timezone: str
+    week_start: int
+
+
+class AggregateNode:
+    """Owns a fair share of ``partitions`` and keeps their aggregators.
+
+    ``reader`` is a connection of its own for the blocking stream reads.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        reader: Redis,
+        partitions: int,
+        setup: CalendarSetup,
+        snapshot_every: float,
+    ) -> None:
+        self.redis = redis
+        self.reader = reader
+        self.partitions = partitions
+        self.setup = setup
+        self.snapshot_every = snapshot_every
+        self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owned: dict[int, Partition] = {}
+        self.settings = Settings()
+        self._settings_stored: bytes | None = None
+        self._leases = 0
+        self._renew = redis.register_script(RENEW)
+        self._release = redis.register_script(RELEASE)
+        self._store_snapshot = redis.register_script(STORE_SNAPSHOT)
+        self._publish_view = redis.register_script(PUBLISH)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Take, aggregate and hand over partitions until cancelled; then :meth:`stop`."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._every, RENEW_SECONDS, lambda: self._lease_round(nursery))
+                nursery.start_soon(self._read_loop)
+                nursery.start_soon(self._every, PUBLISH_SECONDS, self._publish_all)
+                nursery.start_soon(self._every, EXPIRY_SECONDS, self._expire_all)
+                nursery.start_soon(self._every, self.snapshot_every, self._snapshot_all)
+                task_status.started()
+        finally:
+            with trio.move_on_after(STOP_SECONDS) as stopping:
+                stopping.shield = True
+                await self._stop()
+
+    async def _every(self, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` now and then every ``seconds``; Redis failures are logged and retried."""
+        while True:
+            try:
+                await step()
+            except FAILURES as error:
+                log.warning("%s failed (will retry): %s", step.__name__, error)
+            await trio.sleep(seconds)
+
+    # -- leases ------------------------------------------------------------------------
+
+    async def _lease_round(self, nursery: trio.Nursery) -> None:
+        """Renew what is owned, then move towards a fair share: hand surplus partitions
+        over, or take free ones."""
+        for part in list(self.owned.values()):
+            renewed: object = await self._renew(
+                keys=[layout.lease(part.number)],
+                args=[part.token, int(LEASE_SECONDS * 1000)],
+            )
+            if not renewed:
+                self._drop(part, "its lease expired or another node took it")
+        share = math.ceil(self.partitions / await self._live_nodes())
+        await self._follow_settings()
+        surplus = len(self.owned) - share
+        if surplus > 0:
+            for part in sorted(self._ready(), key=_number)[-surplus:]:
+                await self._hand_over(part)
+        if len(self.owned) < share:
+            await self._take_free(share, nursery)
+
+    async def _live_nodes(self) -> int:
+        now = int(time.time() * 1000)
+        await self.redis.zadd(layout.AGGREGATORS, {self.node: now + int(LEASE_SECONDS * 1000)})
+        await self.redis.zremrangebyscore(layout.AGGREGATORS, 0, now)
+        return max(1, await self.redis.zcard(layout.AGGREGATORS))
+
+    async def _take_free(self, share: int, nursery: trio.Nursery) -> None:
+        free = [number for number in range(self.partitions) if number not in self.owned]
+        random.shuffle(free)  # nodes starting together do not all race for the same ones
+        for number in free:
+            if len(self.owned) >= share:
+                return
+            self._leases += 1
+            token = f"{self.node}:{self._leases}"
+            taken = await self.redis.set(
+                layout.lease(number),
+                token,
+                condition=PureToken.NX,
+                px=int(LEASE_SECONDS * 1000),
+            )
+            if taken:
+                part = Partition(number, token, self._new_aggregator())
+                self.owned[number] = part
+                nursery.start_soon(self._take, part)
+
+    def _new_aggregator(self) -> Aggregator:
+        return Aggregator(self.setup.calendar, self.setup.session_delay, self.settings)
+
+    async def _take(self, part: Partition) -> None:
+        """Recover a partition just leased: its snapshot, then its stream after it."""
+        try:
+            await self._recover(part)
+        except FAILURES as error:
+            log.warning("partition %d: recovery failed, handing it back: %s", part.number, error)
+            self._drop(part, "its recovery failed")
+            await self._give_back(part)
+            return
+        if self.owned.get(part.number) is part:
+            part.ready = True
+            log.info(
+                "partition %d taken at %s (%d interactions)",
+                part.number,
+                part.offset,
+                part.aggregator.applied,
+            )
+
+    async def _hand_over(self, part: Partition) -> None:
+        """Give a partition to another node: final view and snapshot first, so the next
+        owner starts where this one stopped."""
+        self.owned.pop(part.number, None)
+        await self._publish(part)
+        await self._snapshot(part, in_process=True)
+        await self._give_back(part)
+        log.info("partition %d handed over at %s", part.number, part.offset)
+
+    async def _give_back(self, part: Partition) -> None:
+        await self._release(keys=[layout.lease(part.number)], args=[part.token])
+
+    def _drop(self, part: Partition, why: str) -> None:
+        if self.owned.get(part.number) is part:
+            del self.owned[part.number]
+            log.warning("partition %d dropped: %s", part.number, why)
+
+    async def _follow_settings(self) -> None:
+        stored = await self.redis.get(layout.SETTINGS)
+        if stored == self._settings_stored:
+            return
+        self._settings_stored = stored
+        self.settings = settings_of(stored)
+        for part in self.owned.values():
+            part.aggregator.update_settings(self.settings)
+
+    # -- recovery and reading ----------------------------------------------------------
+
+    async def _recover(self, part: Partition) -> None:
+        stored = await self._newest_snapshot(part.number)
+        if stored is not None:
+            snapshot, part.entries = stored
+            snapshots.warn_if_cut_differently(snapshot, self.setup.timezone, self.setup.week_start)
+            part.aggregator.restore(snapshot.state)
+            part.aggregator.update_settings(self.settings)
+            part.offset = layout.entry_id(snapshot.position)
+        while self.owned.get(part.number) is part:
+            asked = time.time()
+            entries = await self.reader.xrange(
+                layout.log(part.number), f"({part.offset}", "+", count=READ_COUNT * 16
+            )
+            await self._apply(part, entries)
+            if len(entries) < READ_COUNT * 16:
+                part.caught_up_at = asked
+                break
+        part.aggregator.expire(self._clock(part))
+
+    async def _newest_snapshot(self, number: int) -> tuple[Snapshot, int] | None:
+        """The newest readable snapshot of a partition and its entry count; a damaged one
+        falls back to the one before (:class:`NewerFormatError` stops the node)."""
+        for key in (layout.snapshot(number), layout.previous_snapshot(number)):
+            stored = await self.redis.hgetall(key)
+            if not stored:
+                continue
+            try:
+                snapshot = await trio.to_thread.run_sync(snapshots.decode, stored[b"data"])
+            except snapshots.SnapshotError as error:
+                log.warning("partition %d: snapshot %s skipped: %s", number, key, error)
+                continue
+            return snapshot, int(stored[b"entries"])
+        return None
+
+    async def _read_loop(self) -> None:
+        while True:
+            ready = {number: part for number, part in self.owned.items() if part.ready}
+            if not ready:
+                await trio.sleep(BLOCK_MILLISECONDS / 1000)
+                continue
+            asked = time.time()
+            try:
+                found = await self.reader.xread(
+                    {layout.log(number): part.offset for number, part in ready.items()},
+                    count=READ_COUNT,
+                    block=BLOCK_MILLISECONDS,
+                )
+            except FAILURES as error:
+                log.warning("reading the partition streams failed (will retry): %s", error)
+                await trio.sleep(RENEW_SECONDS)
+                continue
+            for number, part in ready.items():
+                entries = (found or {}).get(layout.log(number).encode(), ())
+                await self._apply(part, entries)
+                if len(entries) < READ_COUNT:
+                    part.caught_up_at = asked
+
+    async def _apply(self, part: Partition, entries: Sequence[StreamEntry]) -> None:
+        """Apply stream entries in order, letting other tasks run every
+        :data:`APPLY_SLICE_SECONDS`; stop if the partition is dropped meanwhile."""
+        slice_ends = time.monotonic() + APPLY_SLICE_SECONDS
+        for entry in entries:
+            if self.owned.get(part.number) is not part:
+                return
+            try:
+                batch = decode_batch(as_bytes(entry.field_values[BATCH_FIELD]))
+            except (KeyError, msgspec.DecodeError):
+                log.error(
+                    "partition %d: entry %s is not a batch of interactions; skipped",
+                    part.number,
+                    as_text(entry.identifier),
+                )
+            else:
+                part.aggregator.apply(batch)
+            part.offset = as_text(entry.identifier)
+            part.entries += 1
+            if time.monotonic() >= slice_ends:
+                await trio.lowlevel.checkpoint()
+                slice_ends = time.monotonic() + APPLY_SLICE_SECONDS
+
+    async def _expire_all(self) -> None:
+        for part in self._ready():
+            part.aggregator.expire(self._clock(part))
+
+    @staticmethod
+    def _clock(part: Partition) -> float:
+        return min(time.time(), part.caught_up_at) - INGEST_SLACK_SECONDS
+
+    def _ready(self) -> list[Partition]:
+        return [part for part in self.owned.values() if part.ready]
+
+    # -- publishing and snapshots ------------------------------------------------------
+
+    async def _publish_all(self) -> None:
+        for part in self._ready():
+            if part.reset or part.aggregator.version != part.published:
+                await self._publish(part)
+
+    async def _publish(self, part: Partition) -> None:
+        """Write the buckets changed since the last publication into the partition's view
+        and announce them; after a failure, the next publication sends everything."""
+        version = part.aggregator.version
+        changed, removed = part.aggregator.take_changes(everything=part.reset)
+        fields: list[Any] = []
+        for key, bucket in changed.items():
+            fields += [layout.bucket_field(key), snapshots.encode_value(bucket)]
+        counts = [part.aggregator.applied, part.aggregator.duplicates]
+        fields += [layout.COUNTS_FIELD, msgspec.msgpack.encode(counts)]
+        gone = [layout.bucket_field(key) for key in removed]
+        names = "\n".join([*fields[::2], *gone])
+        reset, part.reset = part.reset, True
+        published: object = await self._publish_view(
+            keys=[layout.lease(part.number), layout.view(part.number), layout.UPDATES],
+            args=[
+                part.token,
+                part.number,
+                int(reset),
+                UPDATES_KEPT,
+                names,
+                len(gone),
+                layout.SEQUENCE_FIELD,
+                *gone,
+                *fields,
+            ],
+        )
+        if not published:
+            self._drop(part, "its lease expired or another node took it")
+            return
+        part.reset = False
+        part.published = version
+
+    async def _snapshot_all(self) -> None:
+        for part in self._ready():
+            if part.snapshotted != (part.offset, part.aggregator.version):
+                await self._snapshot(part)
+
+    async def _snapshot(self, part: Partition, *, in_process: bool = False) -> None:
+        """Store a snapshot with its stream offset (encoded by a forked child, or here when
+        nothing else runs) and trim the stream to what the older kept snapshot covers."""
+        moment = (part.offset, part.aggregator.version)
+        snapshot = Snapshot(
+            position=layout.position_of(part.offset),
+            timezone=self.setup.timezone,
+            week_start=self.setup.week_start,
+            state=part.aggregator.state(),
+        )
+        entries = part.entries
+        data = snapshots.encode(snapshot) if in_process else await encode_in_child(snapshot)
+        stored: object = await self._store_snapshot(
+            keys=[
+                layout.lease(part.number),
+                layout.snapshot(part.number),
+                layout.previous_snapshot(part.number),
+                layout.log(part.number),
+            ],
+            args=[part.token, data, moment[0], entries],
+        )
+        if not stored:
+            self._drop(part, "its lease expired or another node took it")
+            return
+        part.snapshotted = moment
+
+    async def _stop(self) -> None:
+        """At a graceful stop: hand every partition over and leave the set of live nodes."""
+        for part in sorted(self._ready(), key=_number):
+            try:
+                await self._hand_over(part)
+            except FAILURES as error:
+                log.warning(
+                    "partition %d: not handed over (its lease will expire): %s", part.number, error
+                )
+        with contextlib.suppress(*FAILURES):
+            await self.redis.zrem(layout.AGGREGATORS, [self.node])
+
+    # -- health ------------------------------------------------------------------------
+
+    async def lag(self) -> list[dict[str, Any]]:
+        """Per owned partition: its state, offset, and how far behind its stream it is, in
+        entries and in seconds (the age of the oldest entry not yet applied)."""
+        rows = []
+        now = time.time()
+        for part in sorted(self.owned.values(), key=_number):
+            stream = layout.log(part.number)
+            added = 0
+            oldest: Sequence[StreamEntry] = ()
+            try:
+                if await self.redis.exists([stream]):
+                    added = int((await self.redis.xinfo_stream(stream))["entries-added"])
+                    oldest = await self.redis.xrange(stream, f"({part.offset}", "+", count=1)
+            except FAILURES as error:
+                rows.append({"partition": part.number, "error": str(error)})
+                continue
+            behind = (
+                now - layout.position_of(as_text(oldest[0].identifier)).segment / 1000
+                if oldest
+                else 0.0
+            )
+            rows.append(
+                {
+                    "partition": part.number,
+                    "state": "aggregating" if part.ready else "recovering",
+                    "offset": part.offset,
+                    "lagEntries": max(0, added - part.entries),
+                    "lagSeconds": round(max(0.0, behind), 3),
+                }
+            )
+        return rows
+
+
+def _number(part: Partition) -> int:
+    return part.number
