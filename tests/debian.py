@@ -1,4 +1,5 @@
-"""Debian programs the tests and benchmarks drive: Chromium (through Playwright) and wrk.
+"""Debian programs the tests and benchmarks drive: Chromium (through Playwright), wrk and
+redis-server.
 
 When a program is missing, the set-up installs its package with ``apt-get`` (as root); where
 that is impossible the caller skips, giving the reason.
@@ -13,6 +14,7 @@ from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
 WRK = Path("/usr/bin/wrk")
+REDIS = Path("/usr/bin/redis-server")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,6 +35,12 @@ def install_chromium() -> str | None:
 def install_wrk() -> str | None:
     """Make sure wrk (an HTTP load generator) is installed; why it cannot be, or ``None``."""
     return install("wrk", WRK)
+
+
+def install_redis() -> str | None:
+    """Make sure redis-server (what a cluster runs on) is installed; why it cannot be, or
+    ``None``."""
+    return install("redis-server", REDIS)
 
 
 def install(package: str, executable: Path) -> str | None:
