@@ -120,9 +120,16 @@ class EngaugeServer:
     files in the base path's parent so nothing can block on a full pipe.
     """
 
-    def __init__(self, basepath: Path, env: dict[str, str | None] | None = None) -> None:
+    def __init__(
+        self,
+        basepath: Path,
+        env: dict[str, str | None] | None = None,
+        arguments: tuple[str, ...] = (),
+    ) -> None:
         self.basepath = basepath
         self.extra_env = dict(env or {})
+        self.arguments = arguments
+        """Given to ``engauge serve`` (a cluster node's ``--role``)."""
         self.apikey = APIKEY
         self.password = PASSWORD
         self.user = USER
@@ -152,7 +159,7 @@ class EngaugeServer:
         err = self.stderr_path.open("wb")
         self._logs = [out, err]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engauge", "serve"],
+            [sys.executable, "-m", "engauge", "serve", *self.arguments],
             env=base_env(self.basepath, self.extra_env),
             cwd=self.basepath.parent,
             stdin=subprocess.DEVNULL,

@@ -25,10 +25,9 @@ from engauge.cluster import layout
 from engauge.store.journal import Position
 from engauge.stream.aggregator import (
     ALL_TIME_KEY,
-    ALL_TIME_PROFILE_CAP,
-    BUCKET_PROFILE_CAP,
     Aggregator,
     BucketKey,
+    cap_of,
 )
 from engauge.stream.bucket import Bucket
 from engauge.stream.calendar import ALL_TIME, INTERVALS, Calendar
@@ -68,9 +67,27 @@ def merged(parts: list[Aggregator]) -> dict[BucketKey, Bucket]:
     result: dict[BucketKey, Bucket] = {}
     for part in parts:
         for key, bucket in buckets_of(part).items():
-            cap = ALL_TIME_PROFILE_CAP if key[0] == ALL_TIME else BUCKET_PROFILE_CAP
-            result.setdefault(key, Bucket(profile_cap=cap)).merge(bucket)
+            result.setdefault(key, Bucket(profile_cap=cap_of(key))).merge(bucket)
     return result
+
+
+class Steps:
+    """A flush observer keeping copies of what it is told, as a cluster node encodes it."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Bucket | None, list[BucketKey]]] = []
+
+    def merged(self, partial: Bucket, keys: list[BucketKey]) -> None:
+        copy = Bucket(profile_cap=partial.profile_cap)
+        copy.merge(partial)
+        self.steps.append((copy, keys))
+
+    def dropped(self, key: BucketKey) -> None:
+        self.steps.append((None, [key]))
+
+    def taken(self) -> list[tuple[Bucket | None, list[BucketKey]]]:
+        taken, self.steps = self.steps, []
+        return taken
 
 
 def views(buckets: dict[BucketKey, Bucket]) -> dict[str, object]:
@@ -107,22 +124,30 @@ def test_merged_partitions_equal_one_aggregator(stream: Stream, partitions: int)
 def test_a_replica_of_the_published_changes_equals_the_aggregator(
     stream: Stream, data: st.DataObject
 ) -> None:
-    """Publishing only what changed (and what retention dropped) loses nothing."""
+    """Publishing what flushes merged into each bucket (and what retention dropped), a
+    copy that merges those deltas equals the aggregator's buckets."""
     items = stream.interactions
     cuts = data.draw(st.lists(st.integers(0, len(items)), max_size=6), label="cuts")
     aggregator = Aggregator(
         Calendar(stream.zone, stream.week_start), stream.delay, ample_settings(stream)
     )
     replica: dict[BucketKey, Bucket] = {}
+    for key, bucket in aggregator.every_bucket().items():  # a new owner: the whole view…
+        replica[key] = Bucket(profile_cap=cap_of(key))
+        replica[key].merge(bucket)
+    steps = Steps()
+    aggregator.observer = steps  # … then what each flush does
 
     def publish() -> None:
-        changed, removed = aggregator.take_changes()
-        replica.update(changed)
-        for key in removed:
-            replica.pop(key, None)
+        aggregator.flush()
+        for partial, keys in steps.taken():
+            for key in keys:
+                if partial is None:
+                    replica.pop(key, None)
+                else:
+                    replica.setdefault(key, Bucket(profile_cap=cap_of(key))).merge(partial)
         assert_close(views(replica), views(buckets_of(aggregator)), "replica")
 
-    publish()
     for batch in split(items, cuts):
         aggregator.apply(batch)
         if batch:

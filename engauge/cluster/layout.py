@@ -15,12 +15,10 @@ SECRETS = f"{PREFIX}:secrets"
 """A hash of the generated secrets every node shares (login, API and public keys, JWT key)."""
 SETTINGS = f"{PREFIX}:settings"
 """The dashboard settings as JSON."""
-UPDATES = f"{PREFIX}:updates"
-"""A capped stream of change notices: which buckets of which partition were published."""
+SETTINGS_CHANGES = f"{PREFIX}:settings:changes"
+"""A capped stream with an entry each time the settings change: dashboard nodes follow it."""
 AGGREGATORS = f"{PREFIX}:aggregators"
 """A sorted set of live aggregate nodes, scored by when their heartbeat expires (ms)."""
-SETTINGS_NOTICE = "settings"
-"""The partition field of an :data:`UPDATES` entry announcing new settings."""
 
 
 def log(partition: int) -> str:
@@ -45,13 +43,28 @@ def previous_snapshot(partition: int) -> str:
 
 
 def view(partition: int) -> str:
-    """A hash of a partition's published buckets by :func:`bucket_field`, plus
-    :data:`COUNTS_FIELD` and :data:`SEQUENCE_FIELD`."""
+    """A hash of a partition's buckets by :func:`bucket_field` as of its last checkpoint,
+    with :data:`COUNTS_FIELD` and :data:`SEQUENCE_FIELD`, the number of the last change it
+    includes."""
     return f"{PREFIX}:view:{partition}"
 
 
-COUNTS_FIELD = "~counts"
+def changes(partition: int) -> str:
+    """The stream of a partition's published changes since its view's checkpoint: each
+    entry's ``sequence`` is one more than the one before; ``delta`` holds what changed
+    (see :class:`engauge.cluster.owner.Changes`)."""
+    return f"{PREFIX}:changes:{partition}"
+
+
+def sequence(partition: int) -> str:
+    """The number of the partition's last published change (it outlives owners)."""
+    return f"{PREFIX}:sequence:{partition}"
+
+
 SEQUENCE_FIELD = "~sequence"
+"""Written by the publishing script in :mod:`engauge.cluster.owner`, under this name."""
+COUNTS_FIELD = "~counts"
+"""Interactions counted and de-duplicated in the partition, as msgpack ``[n, n]``."""
 
 
 def bucket_field(key: BucketKey) -> str:

@@ -41,7 +41,6 @@ from engauge.cluster import layout
 from engauge.cluster.log import BATCH_FIELD
 from engauge.cluster.shared import (
     FAILURES,
-    UPDATES_KEPT,
     Redis,
     as_bytes,
     as_text,
@@ -51,7 +50,8 @@ from engauge.snapshotter import encode_in_child
 from engauge.store import snapshot as snapshots
 from engauge.store.journal import decode_batch
 from engauge.store.snapshot import Snapshot
-from engauge.stream.aggregator import Aggregator
+from engauge.stream.aggregator import Aggregator, BucketKey
+from engauge.stream.bucket import Bucket
 from engauge.stream.calendar import Calendar
 from engauge.stream.settings import Settings
 
@@ -61,6 +61,9 @@ LEASE_SECONDS = 10.0
 """How long a partition stays with a node that stopped renewing its lease."""
 RENEW_SECONDS = 2.0
 PUBLISH_SECONDS = 1.0
+CHECKPOINT_SECONDS = 30.0
+"""How often a partition's view is brought up to date (its changes since are replayed by a
+dashboard node that loads it)."""
 EXPIRY_SECONDS = 1.0
 READ_COUNT = 64
 """Stream entries read per partition at a time (each one ingest group commit)."""
@@ -76,10 +79,14 @@ STOP_SECONDS = 30.0
 """What a graceful stop may spend on final snapshots and handing its partitions over."""
 
 RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local renewed = {}
+for i, lease in ipairs(KEYS) do
+  renewed[i] = 0
+  if redis.call('GET', lease) == ARGV[i + 1] then
+    renewed[i] = redis.call('PEXPIRE', lease, ARGV[1])
+  end
 end
-return 0
+return renewed
 """
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -100,18 +107,64 @@ return 1
 """
 PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local sequence = redis.call('HINCRBY', KEYS[2], ARGV[7], 1)
-if ARGV[3] == '1' then
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[2], ARGV[7], sequence)
+local sequence = redis.call('INCR', KEYS[2])
+local mode = ARGV[2]
+local id
+if mode == 'reset' then
+  id = redis.call('XADD', KEYS[3], '*', 'sequence', sequence, 'reset', 1)
+  redis.call('DEL', KEYS[4])
+else
+  id = redis.call('XADD', KEYS[3], '*', 'sequence', sequence, 'delta', ARGV[3])
 end
-local removed = tonumber(ARGV[6])
-for i = 8, 7 + removed do redis.call('HDEL', KEYS[2], ARGV[i]) end
-for i = 8 + removed, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'partition', ARGV[2],
-  'sequence', sequence, 'reset', ARGV[3], 'fields', ARGV[5])
-return 1
+if mode ~= 'delta' then
+  local removed = tonumber(ARGV[4])
+  for i = 5, 4 + removed do redis.call('HDEL', KEYS[4], ARGV[i]) end
+  for i = 5 + removed, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+  redis.call('HSET', KEYS[4], '~sequence', sequence)
+  redis.call('XTRIM', KEYS[3], 'MINID', id)
+end
+return sequence
 """
+STREAM_ENDS = """
+local found = {}
+for i, stream in ipairs(KEYS) do
+  local added, oldest = 0, ''
+  if redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for j = 1, #info, 2 do
+      if info[j] == 'entries-added' then added = info[j + 1] end
+    end
+    local waiting = redis.call('XRANGE', stream, '(' .. ARGV[i], '+', 'COUNT', 1)
+    if #waiting > 0 then oldest = waiting[1][1] end
+  end
+  found[i] = {added, oldest}
+end
+return found
+"""
+DELTA, CHECKPOINT, RESET = "delta", "checkpoint", "reset"
+"""How a publication goes: a change only; a change and the view brought up to date with
+the buckets changed since the last checkpoint; or the whole view replaced (a new owner)."""
+
+
+@attrs.define(eq=False)
+class Changes:
+    """What a partition's flushes did since its last publication, encoded as they did it
+    (a :class:`FlushObserver`): ``[partial, fields]`` for a partial merged into the buckets
+    at ``fields``, ``[None, [field]]`` for a bucket dropped. Dashboard nodes repeat them in
+    order on their copies, so the copies stay equal to the owner's buckets."""
+
+    steps: list[list[Any]] = attrs.field(factory=list)
+    unsaved: set[BucketKey] = attrs.field(factory=set)
+    """Buckets changed or dropped since the view's last checkpoint."""
+
+    def merged(self, partial: Bucket, keys: list[BucketKey]) -> None:
+        fields = [layout.bucket_field(key) for key in keys]
+        self.steps.append([snapshots.encode_value(partial), fields])
+        self.unsaved.update(keys)
+
+    def dropped(self, key: BucketKey) -> None:
+        self.steps.append([None, [layout.bucket_field(key)]])
+        self.unsaved.add(key)
 
 
 @attrs.define(eq=False)
@@ -131,6 +184,8 @@ class Partition:
     reset: bool = True
     """The next publication replaces the partition's whole view."""
     published: int = -1
+    changes: Changes = attrs.field(factory=Changes)
+    checkpointed_at: float = 0.0
     caught_up_at: float = 0.0
     """When the stream was last read to its end."""
     snapshotted: tuple[str, int] | None = None
@@ -174,6 +229,7 @@ class AggregateNode:
         self._release = redis.register_script(RELEASE)
         self._store_snapshot = redis.register_script(STORE_SNAPSHOT)
         self._publish_view = redis.register_script(PUBLISH)
+        self._stream_ends = redis.register_script(STREAM_ENDS)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Take, aggregate and hand over partitions until cancelled; then :meth:`stop`."""
@@ -204,20 +260,20 @@ class AggregateNode:
     async def _lease_round(self, nursery: trio.Nursery) -> None:
         """Renew what is owned, then move towards a fair share: hand surplus partitions
         over, or take free ones."""
-        for part in list(self.owned.values()):
-            renewed: object = await self._renew(
-                keys=[layout.lease(part.number)],
-                args=[part.token, int(LEASE_SECONDS * 1000)],
-            )
-            if not renewed:
+        parts = list(self.owned.values())
+        renewed: Any = await self._renew(
+            keys=[layout.lease(part.number) for part in parts],
+            args=[int(LEASE_SECONDS * 1000), *(part.token for part in parts)],
+        )
+        for part, kept in zip(parts, renewed, strict=True):
+            if not kept:
                 self._drop(part, "its lease expired or another node took it")
         share = math.ceil(self.partitions / await self._live_nodes())
         await self._follow_settings()
-        surplus = len(self.owned) - share
-        if surplus > 0:
-            for part in sorted(self._ready(), key=_number)[-surplus:]:
-                await self._hand_over(part)
-        if len(self.owned) < share:
+        ready = sorted(self._ready(), key=_number)
+        if len(self.owned) > share and ready:
+            await self._hand_over(ready[-1])  # one a round: the others' leases stay renewed
+        elif len(self.owned) < share:
             await self._take_free(share, nursery)
 
     async def _live_nodes(self) -> int:
@@ -271,7 +327,7 @@ class AggregateNode:
         owner starts where this one stopped."""
         self.owned.pop(part.number, None)
         await self._publish(part)
-        await self._snapshot(part, in_process=True)
+        await self._snapshot(part)
         await self._give_back(part)
         log.info("partition %d handed over at %s", part.number, part.offset)
 
@@ -377,6 +433,7 @@ class AggregateNode:
     async def _expire_all(self) -> None:
         for part in self._ready():
             part.aggregator.expire(self._clock(part))
+            await trio.lowlevel.checkpoint()
 
     @staticmethod
     def _clock(part: Partition) -> float:
@@ -389,50 +446,75 @@ class AggregateNode:
 
     async def _publish_all(self) -> None:
         for part in self._ready():
-            if part.reset or part.aggregator.version != part.published:
+            if part.reset or part.aggregator.version != part.published or self._due(part):
                 await self._publish(part)
 
+    @staticmethod
+    def _due(part: Partition) -> bool:
+        """Whether the view should be checkpointed: what changed since is kept in the
+        partition's change stream until then, and replayed by every node that loads it."""
+        waited = time.monotonic() - part.checkpointed_at >= CHECKPOINT_SECONDS
+        return waited and bool(part.changes.unsaved)
+
     async def _publish(self, part: Partition) -> None:
-        """Write the buckets changed since the last publication into the partition's view
-        and announce them; after a failure, the next publication sends everything."""
+        """Publish what the partition's flushes did since the last publication as one
+        change. A new owner replaces the whole view instead; now and then the view is
+        brought up to date (checkpointed) so the change stream can be trimmed. After a
+        failed publication the next one replaces the whole view, since the changes taken
+        are gone."""
         version = part.aggregator.version
-        changed, removed = part.aggregator.take_changes(everything=part.reset)
-        fields: list[Any] = []
-        for key, bucket in changed.items():
-            fields += [layout.bucket_field(key), snapshots.encode_value(bucket)]
+        if part.reset:
+            mode = RESET
+            buckets = part.aggregator.every_bucket()
+            part.changes = Changes()
+            part.aggregator.observer = part.changes
+            steps: list[list[Any]] = []
+        else:
+            mode = CHECKPOINT if self._due(part) else DELTA
+            part.aggregator.flush()
+            steps, part.changes.steps = part.changes.steps, []
+            buckets = {}
+            if mode == CHECKPOINT:
+                found = {key: part.aggregator.bucket_at(key) for key in part.changes.unsaved}
+                buckets = {key: bucket for key, bucket in found.items() if bucket is not None}
         counts = [part.aggregator.applied, part.aggregator.duplicates]
-        fields += [layout.COUNTS_FIELD, msgspec.msgpack.encode(counts)]
-        gone = [layout.bucket_field(key) for key in removed]
-        names = "\n".join([*fields[::2], *gone])
-        reset, part.reset = part.reset, True
-        published: object = await self._publish_view(
-            keys=[layout.lease(part.number), layout.view(part.number), layout.UPDATES],
-            args=[
-                part.token,
-                part.number,
-                int(reset),
-                UPDATES_KEPT,
-                names,
-                len(gone),
-                layout.SEQUENCE_FIELD,
-                *gone,
-                *fields,
+        delta = msgspec.msgpack.encode({"counts": counts, "steps": steps})
+        removed: list[str] = []
+        fields: list[Any] = []
+        if mode != DELTA:
+            removed = [
+                layout.bucket_field(key) for key in part.changes.unsaved if key not in buckets
+            ]
+            fields = [layout.COUNTS_FIELD, msgspec.msgpack.encode(counts)]
+            for key, bucket in buckets.items():
+                fields += [layout.bucket_field(key), snapshots.encode_value(bucket)]
+        part.reset = True
+        sequence: object = await self._publish_view(
+            keys=[
+                layout.lease(part.number),
+                layout.sequence(part.number),
+                layout.changes(part.number),
+                layout.view(part.number),
             ],
+            args=[part.token, mode, delta, len(removed), *removed, *fields],
         )
-        if not published:
+        if not sequence:
             self._drop(part, "its lease expired or another node took it")
             return
         part.reset = False
         part.published = version
+        if mode != DELTA:
+            part.changes.unsaved.clear()
+            part.checkpointed_at = time.monotonic()
 
     async def _snapshot_all(self) -> None:
         for part in self._ready():
             if part.snapshotted != (part.offset, part.aggregator.version):
                 await self._snapshot(part)
 
-    async def _snapshot(self, part: Partition, *, in_process: bool = False) -> None:
-        """Store a snapshot with its stream offset (encoded by a forked child, or here when
-        nothing else runs) and trim the stream to what the older kept snapshot covers."""
+    async def _snapshot(self, part: Partition) -> None:
+        """Store a snapshot with its stream offset (encoded by a forked child) and trim the
+        stream to what the older kept snapshot covers."""
         moment = (part.offset, part.aggregator.version)
         snapshot = Snapshot(
             position=layout.position_of(part.offset),
@@ -441,7 +523,7 @@ class AggregateNode:
             state=part.aggregator.state(),
         )
         entries = part.entries
-        data = snapshots.encode(snapshot) if in_process else await encode_in_child(snapshot)
+        data = await encode_in_child(snapshot)
         stored: object = await self._store_snapshot(
             keys=[
                 layout.lease(part.number),
@@ -472,31 +554,27 @@ class AggregateNode:
 
     async def lag(self) -> list[dict[str, Any]]:
         """Per owned partition: its state, offset, and how far behind its stream it is, in
-        entries and in seconds (the age of the oldest entry not yet applied)."""
+        entries and in seconds (the age of the oldest entry not yet applied), read in one
+        round trip."""
+        parts = sorted(self.owned.values(), key=_number)
+        try:
+            found: Any = await self._stream_ends(
+                keys=[layout.log(part.number) for part in parts],
+                args=[part.offset for part in parts],
+            )
+        except FAILURES as error:
+            return [{"partition": part.number, "error": str(error)} for part in parts]
         rows = []
         now = time.time()
-        for part in sorted(self.owned.values(), key=_number):
-            stream = layout.log(part.number)
-            added = 0
-            oldest: Sequence[StreamEntry] = ()
-            try:
-                if await self.redis.exists([stream]):
-                    added = int((await self.redis.xinfo_stream(stream))["entries-added"])
-                    oldest = await self.redis.xrange(stream, f"({part.offset}", "+", count=1)
-            except FAILURES as error:
-                rows.append({"partition": part.number, "error": str(error)})
-                continue
-            behind = (
-                now - layout.position_of(as_text(oldest[0].identifier)).segment / 1000
-                if oldest
-                else 0.0
-            )
+        for part, (added, oldest) in zip(parts, found, strict=True):
+            waiting = as_text(oldest)
+            behind = now - layout.position_of(waiting).segment / 1000 if waiting else 0.0
             rows.append(
                 {
                     "partition": part.number,
                     "state": "aggregating" if part.ready else "recovering",
                     "offset": part.offset,
-                    "lagEntries": max(0, added - part.entries),
+                    "lagEntries": max(0, int(added) - part.entries),
                     "lagSeconds": round(max(0.0, behind), 3),
                 }
             )

@@ -87,13 +87,12 @@ async def save_settings(redis: Redis, settings: Settings) -> None:
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(layout.SETTINGS, msgspec.json.encode(settings.to_json()))
         pipe.xadd(
-            layout.UPDATES,
-            {"partition": layout.SETTINGS_NOTICE},
+            layout.SETTINGS_CHANGES,
+            {"changed": "1"},
             trim_strategy=coredis.PureToken.MAXLEN,
-            threshold=UPDATES_KEPT,
+            threshold=SETTINGS_CHANGES_KEPT,
             trim_operator=coredis.PureToken.APPROXIMATELY,
         )
 
 
-UPDATES_KEPT = 10_000
-"""Change notices kept: a dashboard node that falls further behind reloads everything."""
+SETTINGS_CHANGES_KEPT = 100

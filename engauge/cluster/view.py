@@ -1,22 +1,26 @@
-"""The dashboard side of a cluster: every partition's published buckets, merged.
+"""The dashboard side of a cluster: every partition's buckets, merged.
 
-Each partition's owner keeps a hash of its buckets in Redis and announces what it changed
-on one capped stream, with a sequence number per partition. A dashboard node loads every
-hash at start, then follows the announcements: it fetches the changed buckets, merges
-each bucket key across the partitions (every statistic has a ``merge``), and installs the
-result in an :class:`Aggregator` that never applies an interaction itself. The dashboard
-API, the live stream included, reads that aggregator exactly as in the single process.
+Each partition's owner publishes, once a second, what its flushes merged into each bucket
+(a delta) and which buckets it dropped, as numbered entries of the partition's change
+stream; now and then it also checkpoints the partition's view, a hash of whole buckets.
+A dashboard node keeps a copy of every partition's buckets: it loads each view and
+replays the changes after its checkpoint, then follows the change streams, merging each
+delta into its copy exactly as the owner merged the same partials into its own bucket.
+For every bucket key touched, it merges the copies of all partitions (every statistic has
+a ``merge``) and installs the result in an :class:`Aggregator` that never applies an
+interaction itself; the dashboard API, the live stream included, reads that aggregator as
+in the single process.
 
-A gap in a partition's sequence (announcements trimmed while the node was behind), a new
-owner's full publication, or a failed Redis call makes the node reload whole hashes; a
-bucket is always fetched whole, so applying an announcement twice changes nothing.
+A gap in a partition's numbering (a new owner replacing the view, or a failed Redis call)
+makes the node load that partition again, view and changes in one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
+from typing import Any
 
 import msgspec
 import trio
@@ -25,97 +29,83 @@ from coredis.response.types import StreamEntry
 from engauge.cluster import layout
 from engauge.cluster.shared import FAILURES, Redis, as_bytes, as_text, load_settings
 from engauge.store import snapshot as snapshots
-from engauge.stream.aggregator import (
-    ALL_TIME_PROFILE_CAP,
-    BUCKET_PROFILE_CAP,
-    Aggregator,
-    AggregatorState,
-)
+from engauge.stream.aggregator import Aggregator, AggregatorState, BucketKey, cap_of
 from engauge.stream.bucket import Bucket
 from engauge.stream.calendar import ALL_TIME, INTERVALS
 
 log = logging.getLogger("engauge.cluster.view")
 
-NOTICES_AT_ONCE = 1000
+ENTRIES_AT_ONCE = 1000
 BLOCK_MILLISECONDS = 1000
 RETRY_SECONDS = 1.0
+START = b"0-0"
 _start = itemgetter(0)
 
 
+class Gap(Exception):
+    """A partition's changes skip a number: its copy must be loaded again."""
+
+
 class ClusterView:
-    """Keeps ``aggregator`` equal to the merge of all ``partitions`` as published."""
+    """Keeps ``aggregator`` equal to the merge of all ``partitions``' buckets."""
 
     def __init__(self, redis: Redis, partitions: int, aggregator: Aggregator) -> None:
         self.redis = redis
         self.aggregator = aggregator
         self.ready = False
         """Every partition's view has been loaded once."""
-        self._buckets: list[dict[str, Bucket]] = [{} for _ in range(partitions)]
+        self._buckets: list[dict[BucketKey, Bucket]] = [{} for _ in range(partitions)]
         self._counts = [(0, 0)] * partitions
         self._sequences = [0] * partitions
-        self._merged: dict[str, Bucket] = {}
+        self._read_to = [START] * partitions
+        self._settings_read_to = START
+        self._merged: dict[BucketKey, Bucket] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Load every partition's view, then follow the announcements until cancelled."""
-        after = await self._load_all()
+        """Load every partition, then follow the change streams until cancelled; after a
+        failed Redis call, load everything again."""
+        await self._load_all()
         self.ready = True
         task_status.started()
         while True:
             try:
-                found = await self.redis.xread(
-                    {layout.UPDATES: after}, count=NOTICES_AT_ONCE, block=BLOCK_MILLISECONDS
-                )
-                notices = (found or {}).get(layout.UPDATES.encode(), ())
-                if notices:
-                    after = as_bytes(notices[-1].identifier)
-                    await self._follow(notices)
+                await self._follow()
             except FAILURES as error:
-                log.warning("following the cluster failed (will reload): %s", error)
+                log.warning("following the cluster failed (will load it again): %s", error)
                 await trio.sleep(RETRY_SECONDS)
-                after = await self._load_all()
+                await self._load_all()
 
-    async def _load_all(self) -> bytes:
-        """Load everything; return the announcement to follow from. Retries until Redis
-        answers."""
+    async def _load_all(self) -> None:
         while True:
             try:
-                newest = await self.redis.xrevrange(layout.UPDATES, "+", "-", count=1)
+                newest = await self.redis.xrevrange(layout.SETTINGS_CHANGES, "+", "-", count=1)
+                self._settings_read_to = as_bytes(newest[0].identifier) if newest else START
                 await self._follow_settings()
-                touched: set[str] = set()
+                touched: set[BucketKey] = set()
                 for number in range(len(self._buckets)):
-                    touched |= await self._reload(number)
-                self._merge(touched)
-                return as_bytes(newest[0].identifier) if newest else b"0-0"
+                    touched |= await self._load(number)
+                self._merge(touched, everything=True)
+                return
             except FAILURES as error:
                 log.warning("loading the cluster's views failed (will retry): %s", error)
                 await trio.sleep(RETRY_SECONDS)
 
-    async def _follow(self, notices: Sequence[StreamEntry]) -> None:
-        reload: set[int] = set()
-        fields: dict[int, set[str]] = {}
-        settings_changed = False
-        for notice in notices:
-            values = notice.field_values
-            partition = as_text(values[b"partition"])
-            if partition == layout.SETTINGS_NOTICE:
-                settings_changed = True
+    async def _follow(self) -> None:
+        streams = {layout.changes(n): after for n, after in enumerate(self._read_to)}
+        streams[layout.SETTINGS_CHANGES] = self._settings_read_to
+        found = await self.redis.xread(streams, count=ENTRIES_AT_ONCE, block=BLOCK_MILLISECONDS)
+        touched: set[BucketKey] = set()
+        for key, entries in (found or {}).items():
+            name = as_text(key)
+            if name == layout.SETTINGS_CHANGES:
+                self._settings_read_to = as_bytes(entries[-1].identifier)
+                await self._follow_settings()
                 continue
-            number, sequence = int(partition), int(values[b"sequence"])
-            if number >= len(self._sequences) or sequence <= self._sequences[number]:
-                continue  # already loaded with a newer whole view
-            if values[b"reset"] == b"1" or sequence != self._sequences[number] + 1:
-                reload.add(number)
-            else:
-                fields.setdefault(number, set()).update(as_text(values[b"fields"]).split("\n"))
-            self._sequences[number] = sequence
-        if settings_changed:
-            await self._follow_settings()
-        touched: set[str] = set()
-        for number in reload:
-            touched |= await self._reload(number)
-        for number, names in fields.items():
-            if number not in reload:
-                touched |= await self._fetch(number, sorted(names))
+            number = int(name.rsplit(":", 1)[1])
+            try:
+                touched |= self._replay(number, entries)
+            except Gap:
+                touched |= await self._load(number)
         self._merge(touched)
 
     async def _follow_settings(self) -> None:
@@ -123,61 +113,89 @@ class ClusterView:
         if settings != self.aggregator.settings:
             self.aggregator.update_settings(settings)
 
-    async def _reload(self, number: int) -> set[str]:
-        """Load a partition's whole view; return the bucket fields it had or has now."""
-        stored = await self.redis.hgetall(layout.view(number))
-        before = set(self._buckets[number])
-        self._buckets[number] = {}
-        sequence = stored.pop(layout.SEQUENCE_FIELD.encode(), b"0")
-        self._sequences[number] = int(sequence)
-        self._take(number, stored.items())
-        return before | set(self._buckets[number])
-
-    async def _fetch(self, number: int, names: list[str]) -> set[str]:
-        values = await self.redis.hmget(layout.view(number), names)
-        pairs = [(name.encode(), value) for name, value in zip(names, values, strict=True)]
-        self._take(number, pairs)
-        return {name for name in names if name != layout.COUNTS_FIELD}
-
-    def _take(self, number: int, pairs: Iterable[tuple[bytes, bytes | None]]) -> None:
-        buckets = self._buckets[number]
-        for raw_name, value in pairs:
-            name = raw_name.decode()
-            if name == layout.COUNTS_FIELD:
-                if value is not None:
-                    applied, duplicates = msgspec.msgpack.decode(value)
-                    self._counts[number] = (applied, duplicates)
-            elif value is None:
-                buckets.pop(name, None)
-            else:
-                try:
-                    buckets[name] = snapshots.decode_value(value, Bucket)
-                except snapshots.SnapshotError as error:
-                    log.error("partition %d: bucket %s skipped: %s", number, name, error)
-
-    def _merge(self, touched: set[str]) -> None:
-        """Merge the touched bucket keys across partitions; install the result."""
-        if not touched and self.ready:
-            return
-        for name in touched:
-            found = [buckets[name] for buckets in self._buckets if name in buckets]
-            if not found:
-                self._merged.pop(name, None)
+    async def _load(self, number: int) -> set[BucketKey]:
+        """A partition's view and the changes after its checkpoint, read in one
+        transaction; returns the keys of the buckets it had or has now."""
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                reading_view = pipe.hgetall(layout.view(number))
+                reading_changes = pipe.xrange(layout.changes(number), "-", "+")
+            stored, entries = await reading_view, await reading_changes
+            before = set(self._buckets[number])
+            self._sequences[number] = int(stored.pop(layout.SEQUENCE_FIELD.encode(), b"0"))
+            counts = stored.pop(layout.COUNTS_FIELD.encode(), None)
+            applied, duplicates = msgspec.msgpack.decode(counts) if counts else (0, 0)
+            self._counts[number] = (applied, duplicates)
+            self._buckets[number] = {
+                layout.bucket_key(as_text(name)): bucket
+                for name, value in stored.items()
+                if (bucket := _decoded(number, name, value)) is not None
+            }
+            self._read_to[number] = START
+            try:
+                touched = self._replay(number, entries)
+            except Gap:  # a new owner replaced the view between the two reads: again
                 continue
-            interval, _ = layout.bucket_key(name)
-            merged = Bucket(
-                profile_cap=ALL_TIME_PROFILE_CAP if interval == ALL_TIME else BUCKET_PROFILE_CAP
-            )
+            return before | set(self._buckets[number]) | touched
+
+    def _replay(self, number: int, entries: Sequence[StreamEntry]) -> set[BucketKey]:
+        """Apply a partition's changes in order (those already applied are skipped)."""
+        touched: set[BucketKey] = set()
+        for entry in entries:
+            self._read_to[number] = as_bytes(entry.identifier)
+            values = entry.field_values
+            sequence = int(values[b"sequence"])
+            if sequence <= self._sequences[number]:
+                continue
+            if sequence != self._sequences[number] + 1 or b"delta" not in values:
+                raise Gap
+            touched |= self._apply(number, msgspec.msgpack.decode(as_bytes(values[b"delta"])))
+            self._sequences[number] = sequence
+        return touched
+
+    def _apply(self, number: int, delta: dict[str, Any]) -> set[BucketKey]:
+        """Repeat the owner's steps on this node's copy of the partition (see
+        :class:`engauge.cluster.owner.Changes`)."""
+        buckets = self._buckets[number]
+        applied, duplicates = delta["counts"]
+        self._counts[number] = (applied, duplicates)
+        touched: set[BucketKey] = set()
+        for partial, fields in delta["steps"]:
+            keys = [layout.bucket_key(field) for field in fields]
+            touched.update(keys)
+            if partial is None:
+                for key in keys:
+                    buckets.pop(key, None)
+                continue
+            merged = _decoded(number, fields[0], partial)
+            if merged is None:
+                continue
+            for key in keys:
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = Bucket(profile_cap=cap_of(key))
+                bucket.merge(merged)
+        return touched
+
+    def _merge(self, touched: set[BucketKey], everything: bool = False) -> None:
+        """Merge the touched bucket keys across partitions; install the result."""
+        if not touched and not everything:
+            return
+        for key in touched:
+            found = [buckets[key] for buckets in self._buckets if key in buckets]
+            if not found:
+                self._merged.pop(key, None)
+                continue
+            merged = Bucket(profile_cap=cap_of(key))
             for bucket in found:
                 merged.merge(bucket)
-            self._merged[name] = merged
+            self._merged[key] = merged
         self._install()
 
     def _install(self) -> None:
-        all_time = Bucket(profile_cap=ALL_TIME_PROFILE_CAP)
+        all_time = Bucket(profile_cap=cap_of((ALL_TIME, 0.0)))
         buckets: dict[str, list[tuple[float, Bucket]]] = {name: [] for name in INTERVALS}
-        for name, bucket in self._merged.items():
-            interval, start = layout.bucket_key(name)
+        for (interval, start), bucket in self._merged.items():
             if interval == ALL_TIME:
                 all_time = bucket
             elif interval in buckets:
@@ -193,3 +211,11 @@ class ClusterView:
                 duplicates=sum(duplicates for _, duplicates in self._counts),
             )
         )
+
+
+def _decoded(number: int, name: bytes | str, value: bytes | str) -> Bucket | None:
+    try:
+        return snapshots.decode_value(as_bytes(value), Bucket)
+    except snapshots.SnapshotError as error:
+        log.error("partition %d: bucket %s skipped: %s", number, as_text(name), error)
+        return None

@@ -13,9 +13,9 @@ batches and so always see a consistent state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
-from attrs import define, field
+from attrs import define
 from sortedcontainers import SortedDict
 
 from engauge.stream.bucket import Bucket, CompletedSession, Profile, group_by_endpoint
@@ -74,20 +74,21 @@ class PendingCell:
         self.groups = {}
 
 
-@define
-class Changes:
-    """The buckets a flush changed and the ones dropped since they were last taken."""
+class FlushObserver(Protocol):
+    """Told what each flush does to the buckets, in order: a cluster node publishes it, so
+    that dashboard nodes repeat the same merges on their copies of the buckets."""
 
-    changed: set[BucketKey] = field(factory=set)
-    removed: set[BucketKey] = field(factory=set)
+    def merged(self, partial: Bucket, keys: list[BucketKey]) -> None:
+        """``partial`` was merged into the buckets at ``keys`` (created when new); it may
+        change after the call returns."""
 
-    def change(self, key: BucketKey) -> None:
-        self.changed.add(key)
-        self.removed.discard(key)
+    def dropped(self, key: BucketKey) -> None:
+        """The bucket at ``key`` was dropped."""
 
-    def remove(self, key: BucketKey) -> None:
-        self.removed.add(key)
-        self.changed.discard(key)
+
+def cap_of(key: BucketKey) -> int:
+    """The profile cap of the bucket at ``key``."""
+    return ALL_TIME_PROFILE_CAP if key[0] == ALL_TIME else BUCKET_PROFILE_CAP
 
 
 @define
@@ -133,8 +134,7 @@ class Aggregator:
         self._ids: dict[str, dict[str, tuple[str, ...] | None]] = {
             kind: {} for kind in PROFILE_MAPS
         }
-        self._changes: Changes | None = None
-        """Recorded only once :meth:`take_changes` has been called."""
+        self.observer: FlushObserver | None = None
 
     def apply(self, batch: Iterable[Interaction]) -> None:
         """Apply a batch of interactions, in order: O(1) per interaction here, and
@@ -183,14 +183,10 @@ class Aggregator:
         self._count_waiting()
         hours = [(starts, cell.partial) for starts, cell in self._pending.items()]
         for starts, partial in hours:
-            for bucket in self._buckets_for(starts, HOURLY):
-                bucket.merge(partial)
+            self._merge(partial, self._buckets_for(starts, HOURLY))
         for starts, partial in _per_day(hours):
             self._all_time.merge(partial)
-            if self._changes is not None:
-                self._changes.change(ALL_TIME_KEY)
-            for bucket in self._buckets_for(starts, DAILY_AND_COARSER):
-                bucket.merge(partial)
+            self._merge(partial, self._buckets_for(starts, DAILY_AND_COARSER), ALL_TIME_KEY)
         self._pending.clear()
         self._pending_count = 0
 
@@ -222,34 +218,37 @@ class Aggregator:
             duplicates=self.duplicates,
         )
 
-    def take_changes(
-        self, everything: bool = False
-    ) -> tuple[dict[BucketKey, Bucket], set[BucketKey]]:
-        """The buckets changed, and the keys of the buckets dropped, since the last call;
-        the first call (and the first after :meth:`restore`), or one asking for
-        ``everything``, gives every bucket. What a cluster node publishes of its partition
-        for the dashboard to merge."""
+    def _merge(
+        self, partial: Bucket, buckets: Iterable[tuple[BucketKey, Bucket]], *merged: BucketKey
+    ) -> None:
+        """Merge ``partial`` into ``buckets``; tell the observer, with the keys ``merged``
+        into already."""
+        keys = list(merged)
+        for key, bucket in buckets:
+            bucket.merge(partial)
+            keys.append(key)
+        if self.observer is not None and keys:
+            self.observer.merged(partial, keys)
+
+    def every_bucket(self) -> dict[BucketKey, Bucket]:
+        """Every bucket by key, all-time included: a cluster node's whole publication."""
         self.flush()
-        if self._changes is None or everything:
-            changed = {ALL_TIME_KEY, *self._keys()}
-            removed: set[BucketKey] = set()
-        else:
-            changed, removed = self._changes.changed, self._changes.removed
-        self._changes = Changes()
-        return {key: self._at(key) for key in changed}, removed
-
-    def _keys(self) -> Iterator[BucketKey]:
+        every = {ALL_TIME_KEY: self._all_time}
         for name, buckets in self._buckets.items():
-            for start in buckets:
-                yield name, start
+            for start, bucket in buckets.items():
+                every[(name, start)] = bucket
+        return every
 
-    def _at(self, key: BucketKey) -> Bucket:
+    def bucket_at(self, key: BucketKey) -> Bucket | None:
+        """The bucket at ``key``, if there is one."""
         name, start = key
-        return self._all_time if name == ALL_TIME else self._buckets[name][start]
+        if name == ALL_TIME:
+            return self.all_time
+        found: Bucket | None = self.buckets[name].get(start)
+        return found
 
     def restore(self, state: AggregatorState) -> None:
         """Take over a stored state; this aggregator must not have applied anything yet."""
-        self._changes = None
         self._all_time = state.all_time
         enabled = {name for _, name in self._enabled}
         for name, buckets in state.buckets.items():
@@ -288,9 +287,9 @@ class Aggregator:
         self._enabled = self._enabled_indexes()
         for name in INTERVALS:
             if not settings.stats_toggles[name]:
-                if self._changes is not None:
+                if self.observer is not None:
                     for start in self._buckets[name]:
-                        self._changes.remove((name, start))
+                        self.observer.dropped((name, start))
                 self._buckets[name].clear()
         self.version += 1
 
@@ -332,9 +331,9 @@ class Aggregator:
             cell = self._pending[starts] = PendingCell()
         return cell
 
-    def _buckets_for(self, starts: Starts, intervals: range) -> Iterator[Bucket]:
+    def _buckets_for(self, starts: Starts, intervals: range) -> Iterator[tuple[BucketKey, Bucket]]:
         """The buckets at ``starts`` of the enabled ones among ``intervals`` (indexes into
-        :data:`INTERVALS`), created when new."""
+        :data:`INTERVALS`), with their keys, created when new."""
         for index, name in self._enabled:
             if index not in intervals:
                 continue
@@ -343,9 +342,7 @@ class Aggregator:
             bucket = buckets.get(start)
             if bucket is None:
                 bucket = buckets[start] = Bucket(profile_cap=BUCKET_PROFILE_CAP)
-            if self._changes is not None:
-                self._changes.change((name, start))
-            yield bucket
+            yield (name, start), bucket
 
     def _enabled_indexes(self) -> tuple[tuple[int, str], ...]:
         return tuple(
@@ -361,8 +358,8 @@ class Aggregator:
             cutoff = self.retention_cutoff(name, now)
             while buckets and buckets.peekitem(0)[0] < cutoff:
                 start, _ = buckets.popitem(0)
-                if self._changes is not None:
-                    self._changes.remove((name, start))
+                if self.observer is not None:
+                    self.observer.dropped((name, start))
                 dropped += 1
         return dropped
 
