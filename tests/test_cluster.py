@@ -24,6 +24,7 @@ import pytest
 from conftest import EngaugeServer, base_env, stop_all, wait_until
 from debian import install_redis
 from redis_server import RedisServer
+from test_live import events
 from test_stream_model import assert_close
 
 from engauge.stream.calendar import INTERVALS
@@ -345,3 +346,30 @@ def test_a_node_refuses_a_configuration_its_cluster_cannot_use(
     )
     assert unreachable.returncode == 2
     assert "ENGAUGE_REDIS=redis://127.0.0.1:1/0" in unreachable.stderr
+
+
+def test_a_dashboard_node_streams_what_an_ingest_node_took(cluster: Cluster) -> None:
+    """The live stream of a dashboard node carries an interaction sent to an ingest node:
+    through Redis, an aggregate node's publication and the merge, within a few seconds."""
+    ingest = cluster.node("ingest")
+    aggregate = cluster.node("aggregate")
+    dashboard = cluster.node("dashboard")
+    assert wait_until(lambda: caught_up([aggregate]), TAKEOVER_SECONDS)
+    headers = {"Authorization": f"Bearer {dashboard.token}"}
+    with (
+        httpx.Client(base_url=dashboard.url, timeout=httpx.Timeout(10.0)) as client,
+        client.stream("GET", "/dashboard/stream", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        stream = events(response.iter_lines())
+        _, first = next(stream)
+        assert isinstance(first, list)
+        before = {row["id"]: row["total"] for row in first}["allTime"]
+        sent = time.monotonic()
+        ingest.send({"action": "live", "userID": "live-user"})
+        for _, changed in stream:
+            assert isinstance(changed, list)
+            if {row["id"]: row["total"] for row in changed}.get("allTime") == before + 1:
+                break
+        waited = time.monotonic() - sent
+    assert waited < 5

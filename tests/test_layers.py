@@ -68,3 +68,16 @@ def test_store_does_not_import_http() -> None:
         if module.startswith(("engauge.http", "quart", "hypercorn"))
     }
     assert not offenders
+
+
+def test_cluster_parts_do_not_import_http() -> None:
+    """The cluster's log, owner and view sit beside the store; only the node wiring
+    (like ``engauge.service``) puts them behind the HTTP application."""
+    offenders = {
+        f"{path.name}: {module}"
+        for path in sorted((PACKAGE / "cluster").glob("*.py"))
+        if path.name != "node.py"
+        for module in imported_modules(path)
+        if module.startswith(("engauge.http", "quart", "hypercorn"))
+    }
+    assert not offenders
