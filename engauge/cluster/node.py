@@ -23,7 +23,6 @@ from engauge.cluster.log import PartitionedLog
 from engauge.cluster.owner import AggregateNode, CalendarSetup
 from engauge.cluster.shared import (
     FAILURES,
-    ClusterMismatch,
     Redis,
     agree_on_partitions,
     connect,
@@ -38,6 +37,7 @@ from engauge.http.dashboard import DashboardApi
 from engauge.http.ingest import IngestApp
 from engauge.metrics import Reading, read_state
 from engauge.service import WEEKDAYS, announce_secrets, hypercorn_config, stop_on_signal
+from engauge.store.secrets import Secrets
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.calendar import Calendar
 from engauge.stream.settings import Settings
@@ -157,26 +157,33 @@ async def serve_node(
     log.info("stopped")
 
 
-async def _join(redis: Redis, config: Config) -> Any:
-    """Check the partition count and fetch the shared secrets; a clear error if Redis
-    cannot be reached."""
-    try:
-        await agree_on_partitions(redis, config.partitions)
-        return await shared_secrets(
-            redis,
-            {
-                "password": config.password,
-                "apikey": config.apikey,
-                "publickey": config.publickey,
-                "jwt": config.jwt,
-            },
-        )
-    except ClusterMismatch:
-        raise
-    except FAILURES as error:
-        raise ClusterUnreachable(
-            f"ENGAUGE_REDIS={config.redis}: {error}; start Redis or correct the URL"
-        ) from error
+JOIN_SECONDS = 10.0
+"""How long a starting node waits for Redis (started at the same time, say) to answer."""
+
+
+async def _join(redis: Redis, config: Config) -> Secrets:
+    """Check the partition count and fetch the shared secrets, retrying for
+    :data:`JOIN_SECONDS`; then a clear error if Redis cannot be reached."""
+    deadline = trio.current_time() + JOIN_SECONDS
+    while True:
+        try:
+            await agree_on_partitions(redis, config.partitions)
+            return await shared_secrets(
+                redis,
+                {
+                    "password": config.password,
+                    "apikey": config.apikey,
+                    "publickey": config.publickey,
+                    "jwt": config.jwt,
+                },
+            )
+        except FAILURES as error:
+            if trio.current_time() >= deadline:
+                raise ClusterUnreachable(
+                    f"ENGAUGE_REDIS={config.redis}: {error}; start Redis or correct the URL"
+                ) from error
+            log.warning("Redis does not answer yet (will retry): %s", error)
+            await trio.sleep(1)
 
 
 def _readings(parts: Parts) -> list[Reading]:

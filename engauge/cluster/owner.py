@@ -311,7 +311,8 @@ class AggregateNode:
         except FAILURES as error:
             log.warning("partition %d: recovery failed, handing it back: %s", part.number, error)
             self._drop(part, "its recovery failed")
-            await self._give_back(part)
+            with contextlib.suppress(*FAILURES):  # else its lease expires
+                await self._give_back(part)
             return
         if self.owned.get(part.number) is part:
             part.ready = True
