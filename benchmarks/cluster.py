@@ -45,7 +45,8 @@ from benchmarks.scenarios import API_KEY, PASSWORD, ZONE
 from benchmarks.workload import interaction_dicts
 from engauge.cluster import layout
 from engauge.cluster.log import BATCH_FIELD
-from engauge.store.journal import encode_batch
+from engauge.cluster.shared import as_bytes
+from engauge.store.journal import decode_batch, encode_batch
 from engauge.stream.interaction import Interaction
 from engauge.stream.validation import validate_interaction
 from tests.debian import REDIS, install_redis
@@ -70,7 +71,7 @@ def cluster(
     *,
     interactions: int = 400_000,
     aggregators: tuple[int, ...] = (1, 2, 4),
-    requests: int = 300,
+    requests: int = 500,
     ingest_nodes: tuple[int, ...] = (1, 2),
     connections: int = 4,
     deadline: float = 60.0,
@@ -338,6 +339,7 @@ def _ingest(bodies: list[bytes], nodes: int, connections: int, appendfsync: str)
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - started
+        stored = trio.run(_in_streams, redis.url)
     total = len(bodies) * REQUEST
     return {
         "nodes": nodes,
@@ -346,7 +348,19 @@ def _ingest(bodies: list[bytes], nodes: int, connections: int, appendfsync: str)
         "interactionsPerSecond": round(total / seconds),
         "perIngestNode": round(total / seconds / nodes),
         "failedRequests": len(failures),
+        "interactionsInStreams": stored,
     }
+
+
+async def _in_streams(url: str) -> int:
+    """Interactions the partition streams hold."""
+    redis = coredis.Redis.from_url(url, decode_responses=False)
+    total = 0
+    async with redis:
+        for number in range(PARTITIONS):
+            for entry in await redis.xrange(layout.log(number)):
+                total += len(decode_batch(as_bytes(entry.field_values[BATCH_FIELD])))
+    return total
 
 
 # -- processes --------------------------------------------------------------------------
