@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cluster import cluster
 from benchmarks.load import single_ingest
 from benchmarks.memory import memory
 from benchmarks.scenarios import aggregator, batch_ingest, recovery, snapshot
@@ -31,6 +32,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "memory": memory,
     "snapshot": snapshot,
     "recovery": recovery,
+    "cluster": cluster,
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "single-ingest": {"seconds": 1, "connections": 5},
@@ -40,6 +42,13 @@ SMOKE: dict[str, dict[str, Any]] = {
     "memory": {"sessions": 2000, "values": 2000},
     "snapshot": {"open_sessions": 2000, "interactions": 2000},
     "recovery": {"count": 3000},
+    "cluster": {
+        "interactions": 5000,
+        "aggregators": (1, 2),
+        "requests": 5,
+        "ingest_nodes": (1,),
+        "deadline": 30,
+    },
 }
 RESULTS = Path(__file__).parent / "results"
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from debian import REDIS
+from tests.debian import REDIS
 
 START_TIMEOUT = 20.0
 

@@ -16,6 +16,7 @@ SCENARIOS = {
     "memory": ("openSessions", "distinctPropertyValues"),
     "snapshot": ("ingestPauseMs", "snapshotBytes"),
     "recovery": ("secondsPerMillion", "fromSnapshotPlusTail"),
+    "cluster": ("aggregators", "ingestPerNode", "ingestAppendfsyncAlways", "note"),
 }
 
 
