@@ -232,11 +232,17 @@ def _aggregate(
 
 
 async def _published(url: str) -> int:
-    """Interactions counted in what the partitions published for dashboard nodes."""
+    """Interactions counted in what the partitions published for dashboard nodes: the
+    newest change of each partition, or its view when it has no change since."""
     redis = coredis.Redis.from_url(url, decode_responses=False)
     total = 0
     async with redis:
         for number in range(PARTITIONS):
+            newest = await redis.xrevrange(layout.changes(number), "+", "-", count=1)
+            fields = newest[0].field_values if newest else {}
+            if b"delta" in fields:
+                total += msgspec.msgpack.decode(as_bytes(fields[b"delta"]))["counts"][0]
+                continue
             counts = await redis.hget(layout.view(number), layout.COUNTS_FIELD)
             if counts is not None:
                 total += msgspec.msgpack.decode(counts)[0]

@@ -134,7 +134,12 @@ async def serve_node(
                         WEEKDAYS[config.weekstart],
                     )
                     parts.aggregate = AggregateNode(
-                        redis, reader, config.partitions, setup, config.snapshotevery
+                        config.redis,
+                        redis,
+                        reader,
+                        config.partitions,
+                        setup=setup,
+                        snapshot_every=config.snapshotevery,
                     )
                     await nursery.start(parts.aggregate.run)
                 if role in ("dashboard", "all"):

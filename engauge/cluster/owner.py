@@ -1,18 +1,19 @@
 """The aggregate side of a cluster: partitions shared out by leases, one aggregator each.
 
 Each partition is owned by one aggregate node at a time, through a lease in Redis that the
-owner renews every :data:`RENEW_SECONDS` and that expires :data:`LEASE_SECONDS` after its
-owner stopped renewing it (``kill -9``, a lost network): then another node takes it. Live
-nodes heartbeat into a sorted set, so each knows its fair share of the partitions and hands
-surplus ones over when a node joins.
+node's :class:`~engauge.cluster.leases.LeaseKeeper` renews every ``RENEW_SECONDS`` and that
+expires ``LEASE_SECONDS`` after its owner stopped renewing it (``kill -9``, a lost
+network): then another node takes it. Live nodes heartbeat into a sorted set, so each knows
+its fair share of the partitions and hands surplus ones over when a node joins.
 
 An owned partition has an ordinary :class:`Aggregator`. Taking one restores its newest
 snapshot and replays its stream after the snapshot's offset; then the node reads the stream
-as it grows, publishes the buckets that changed every :data:`PUBLISH_SECONDS` for dashboard
-nodes, and snapshots every ``ENGAUGE_SNAPSHOTEVERY`` seconds, from a forked child as the
-single process does. Every write to Redis that speaks for a partition (its view, its
-snapshot, trimming its stream) runs as a script that first checks the lease is still the
-writer's own, so a node that lost a lease while paused cannot overwrite its successor.
+as it grows, publishes what each flush merged every :data:`PUBLISH_SECONDS` for dashboard
+nodes (:class:`Changes`), and snapshots every ``ENGAUGE_SNAPSHOTEVERY`` seconds, from a
+forked child as the single process does. Every write to Redis that speaks for a partition
+(its view, its snapshot, trimming its stream, giving its lease back) runs as a script that
+first checks the lease is still the writer's own, so a node that lost a lease while paused
+cannot overwrite its successor.
 
 The stream is trimmed only up to the older of the two snapshots kept, so no entry is
 dropped that a readable snapshot does not cover.
@@ -24,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import queue
 import random
 import secrets
 import socket
@@ -38,6 +40,7 @@ from coredis import PureToken
 from coredis.response.types import StreamEntry
 
 from engauge.cluster import layout
+from engauge.cluster.leases import LEASE_SECONDS, RENEW_SECONDS, LeaseKeeper
 from engauge.cluster.log import BATCH_FIELD
 from engauge.cluster.shared import (
     FAILURES,
@@ -57,9 +60,6 @@ from engauge.stream.settings import Settings
 
 log = logging.getLogger("engauge.cluster.owner")
 
-LEASE_SECONDS = 10.0
-"""How long a partition stays with a node that stopped renewing its lease."""
-RENEW_SECONDS = 2.0
 PUBLISH_SECONDS = 1.0
 CHECKPOINT_SECONDS = 30.0
 """How often a partition's view is brought up to date (its changes since are replayed by a
@@ -78,16 +78,6 @@ aggregator never closes a session past an interaction it has acknowledged)."""
 STOP_SECONDS = 30.0
 """What a graceful stop may spend on final snapshots and handing its partitions over."""
 
-RENEW = """
-local renewed = {}
-for i, lease in ipairs(KEYS) do
-  renewed[i] = 0
-  if redis.call('GET', lease) == ARGV[i + 1] then
-    renewed[i] = redis.call('PEXPIRE', lease, ARGV[1])
-  end
-end
-return renewed
-"""
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -204,14 +194,17 @@ class CalendarSetup:
 class AggregateNode:
     """Owns a fair share of ``partitions`` and keeps their aggregators.
 
-    ``reader`` is a connection of its own for the blocking stream reads.
+    ``redis`` and ``reader`` are clients of ``url`` (the reader for the blocking stream
+    reads); the lease keeper's thread opens one of its own.
     """
 
     def __init__(
         self,
+        url: str,
         redis: Redis,
         reader: Redis,
         partitions: int,
+        *,
         setup: CalendarSetup,
         snapshot_every: float,
     ) -> None:
@@ -225,7 +218,8 @@ class AggregateNode:
         self.settings = Settings()
         self._settings_stored: bytes | None = None
         self._leases = 0
-        self._renew = redis.register_script(RENEW)
+        self._rounds = 0
+        self.keeper = LeaseKeeper(url, self.node)
         self._release = redis.register_script(RELEASE)
         self._store_snapshot = redis.register_script(STORE_SNAPSHOT)
         self._publish_view = redis.register_script(PUBLISH)
@@ -233,6 +227,7 @@ class AggregateNode:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Take, aggregate and hand over partitions until cancelled; then :meth:`stop`."""
+        self.keeper.start()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._every, RENEW_SECONDS, lambda: self._lease_round(nursery))
@@ -258,29 +253,31 @@ class AggregateNode:
     # -- leases ------------------------------------------------------------------------
 
     async def _lease_round(self, nursery: trio.Nursery) -> None:
-        """Renew what is owned, then move towards a fair share: hand surplus partitions
-        over, or take free ones."""
-        parts = list(self.owned.values())
-        renewed: Any = await self._renew(
-            keys=[layout.lease(part.number) for part in parts],
-            args=[int(LEASE_SECONDS * 1000), *(part.token for part in parts)],
-        )
-        for part, kept in zip(parts, renewed, strict=True):
-            if not kept:
+        """Drop the partitions whose leases the keeper found lost, then move towards a fair
+        share: hand a surplus partition over, or take free ones. The first round only
+        waits, so that nodes starting together see each other before taking any."""
+        self.keeper.progress()
+        while True:
+            try:
+                number, token = self.keeper.lost.get_nowait()
+            except queue.Empty:
+                break
+            part = self.owned.get(number)
+            if part is not None and part.token == token:
                 self._drop(part, "its lease expired or another node took it")
-        share = math.ceil(self.partitions / await self._live_nodes())
+        self._rounds += 1
         await self._follow_settings()
+        share = math.ceil(self.partitions / self.keeper.live_nodes)
         ready = sorted(self._ready(), key=_number)
         if len(self.owned) > share and ready:
-            await self._hand_over(ready[-1])  # one a round: the others' leases stay renewed
-        elif len(self.owned) < share:
+            await self._hand_over(ready[-1])  # one a round, so the node stays responsive
+        elif len(self.owned) < share and self._rounds > 1:
             await self._take_free(share, nursery)
+        self._share_tokens()
 
-    async def _live_nodes(self) -> int:
-        now = int(time.time() * 1000)
-        await self.redis.zadd(layout.AGGREGATORS, {self.node: now + int(LEASE_SECONDS * 1000)})
-        await self.redis.zremrangebyscore(layout.AGGREGATORS, 0, now)
-        return max(1, await self.redis.zcard(layout.AGGREGATORS))
+    def _share_tokens(self) -> None:
+        """Give the keeper the leases to renew: a new dict, never one it may be reading."""
+        self.keeper.tokens = {number: part.token for number, part in self.owned.items()}
 
     async def _take_free(self, share: int, nursery: trio.Nursery) -> None:
         free = [number for number in range(self.partitions) if number not in self.owned]
@@ -327,6 +324,7 @@ class AggregateNode:
         """Give a partition to another node: final view and snapshot first, so the next
         owner starts where this one stopped."""
         self.owned.pop(part.number, None)
+        self._share_tokens()
         await self._publish(part)
         await self._snapshot(part)
         await self._give_back(part)
@@ -548,6 +546,7 @@ class AggregateNode:
                 log.warning(
                     "partition %d: not handed over (its lease will expire): %s", part.number, error
                 )
+        self.keeper.stop()
         with contextlib.suppress(*FAILURES):
             await self.redis.zrem(layout.AGGREGATORS, [self.node])
 
