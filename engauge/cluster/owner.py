@@ -8,7 +8,7 @@ its fair share of the partitions and hands surplus ones over when a node joins.
 
 An owned partition has an ordinary :class:`Aggregator`. Taking one restores its newest
 snapshot and replays its stream after the snapshot's offset; then the node reads the stream
-as it grows, publishes what each flush merged every :data:`PUBLISH_SECONDS` for dashboard
+as it grows, publishes what each flush merged every :data:`TICK_SECONDS` for dashboard
 nodes (:class:`Changes`), and snapshots every ``ENGAUGE_SNAPSHOTEVERY`` seconds, from a
 forked child as the single process does. Every write to Redis that speaks for a partition
 (its view, its snapshot, trimming its stream, giving its lease back) runs as a script that
@@ -60,11 +60,12 @@ from engauge.stream.settings import Settings
 
 log = logging.getLogger("engauge.cluster.owner")
 
-PUBLISH_SECONDS = 1.0
+TICK_SECONDS = 1.0
+"""How often each partition closes due sessions and publishes what changed."""
+BACKLOG_TICK_SECONDS = 5.0
 CHECKPOINT_SECONDS = 30.0
 """How often a partition's view is brought up to date (its changes since are replayed by a
 dashboard node that loads it)."""
-EXPIRY_SECONDS = 1.0
 READ_COUNT = 64
 """Stream entries read per partition at a time (each one ingest group commit)."""
 BLOCK_MILLISECONDS = 500
@@ -177,6 +178,9 @@ class Partition:
     changes: Changes = attrs.field(factory=Changes)
     checkpointed_at: float = 0.0
     caught_up_at: float = 0.0
+    behind: bool = False
+    """The last read found more entries than it took: a backlog."""
+    ticked_at: float = 0.0
     """When the stream was last read to its end."""
     snapshotted: tuple[str, int] | None = None
 
@@ -232,8 +236,7 @@ class AggregateNode:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._every, RENEW_SECONDS, lambda: self._lease_round(nursery))
                 nursery.start_soon(self._read_loop)
-                nursery.start_soon(self._every, PUBLISH_SECONDS, self._publish_all)
-                nursery.start_soon(self._every, EXPIRY_SECONDS, self._expire_all)
+                nursery.start_soon(self._every, TICK_SECONDS, self._tick_all)
                 nursery.start_soon(self._every, self.snapshot_every, self._snapshot_all)
                 task_status.started()
         finally:
@@ -403,7 +406,8 @@ class AggregateNode:
             for number, part in ready.items():
                 entries = (found or {}).get(layout.log(number).encode(), ())
                 await self._apply(part, entries)
-                if len(entries) < READ_COUNT:
+                part.behind = len(entries) >= READ_COUNT
+                if not part.behind:
                     part.caught_up_at = asked
 
     async def _apply(self, part: Partition, entries: Sequence[StreamEntry]) -> None:
@@ -429,10 +433,21 @@ class AggregateNode:
                 await trio.lowlevel.checkpoint()
                 slice_ends = time.monotonic() + APPLY_SLICE_SECONDS
 
-    async def _expire_all(self) -> None:
+    async def _tick_all(self) -> None:
+        """Each partition's once-a-second work: close the sessions due, drop the buckets
+        past retention, publish. A partition working through a backlog ticks only every
+        :data:`BACKLOG_TICK_SECONDS`: each tick flushes (merges the partials into seven
+        intervals, encodes them for publication), and fewer, bigger flushes drain a backlog
+        faster."""
+        now = time.monotonic()
         for part in self._ready():
+            if part.behind and now - part.ticked_at < BACKLOG_TICK_SECONDS:
+                continue
+            part.ticked_at = now
             part.aggregator.expire(self._clock(part))
             await trio.lowlevel.checkpoint()
+            if part.reset or part.aggregator.version != part.published or self._due(part):
+                await self._publish(part)
 
     @staticmethod
     def _clock(part: Partition) -> float:
@@ -442,11 +457,6 @@ class AggregateNode:
         return [part for part in self.owned.values() if part.ready]
 
     # -- publishing and snapshots ------------------------------------------------------
-
-    async def _publish_all(self) -> None:
-        for part in self._ready():
-            if part.reset or part.aggregator.version != part.published or self._due(part):
-                await self._publish(part)
 
     @staticmethod
     def _due(part: Partition) -> bool:
