@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if config.redis is None:
             trio.run(serve, config)
         else:
-            trio.run(serve_node, config, role)
+            trio.run(serve_node, config, config.redis, role)
     except Exception as error:
         reason = _fixable(error)
         if reason is None:

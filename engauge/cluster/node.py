@@ -89,11 +89,15 @@ def serves(role: str) -> Serves:
 
 
 async def serve_node(
-    config: Config, role: str, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    config: Config,
+    url: str,
+    role: str,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run this node until SIGTERM or SIGINT; report the bound URLs through ``task_status``."""
-    assert config.redis is not None
-    redis, reader = connect(config.redis), connect(config.redis)
+    """Run this node of the cluster at ``url`` (``ENGAUGE_REDIS``) until SIGTERM or SIGINT;
+    report the bound URLs through ``task_status``."""
+    redis, reader = connect(url), connect(url)
     async with redis, reader:
         secrets = await _join(redis, config)
         announce_secrets(config.user, secrets, f"Redis, key {layout.SECRETS}")
@@ -134,7 +138,7 @@ async def serve_node(
                         WEEKDAYS[config.weekstart],
                     )
                     parts.aggregate = AggregateNode(
-                        config.redis,
+                        url,
                         redis,
                         reader,
                         config.partitions,
@@ -155,8 +159,8 @@ async def serve_node(
                 read_state(_readings(parts))
                 parts.started = app.started = True
                 print(f"Engauge cluster node, role {role}", flush=True)
-                for url in binds:
-                    print(f"Engauge listening on {url}", flush=True)
+                for bound in binds:
+                    print(f"Engauge listening on {bound}", flush=True)
                 task_status.started(binds)
             nursery.cancel_scope.cancel()
     log.info("stopped")
