@@ -43,6 +43,10 @@ return renewed
 """
 
 
+class KeeperStopped(RuntimeError):
+    """The lease keeper's thread ended unexpectedly."""
+
+
 class LeaseKeeper:
     """Renews the leases in :attr:`tokens` every :data:`RENEW_SECONDS` and heartbeats
     ``node`` into the set of live aggregate nodes."""
@@ -76,6 +80,12 @@ class LeaseKeeper:
         """Called by the node's event loop: it is not wedged."""
         self._progress = time.monotonic()
 
+    def check(self) -> None:
+        """Raise :class:`KeeperStopped` if the thread ended (it only ends when stopped):
+        without it nothing renews the leases, so the node must not go on."""
+        if not self._thread.is_alive() and not self._stopping.is_set():
+            raise KeeperStopped("the lease keeper thread ended; see the error logged above")
+
     async def _run(self) -> None:
         redis = connect(self.url)
         async with redis:
@@ -97,6 +107,9 @@ class LeaseKeeper:
                     except FAILURES as error:
                         self.failure = str(error)
                         log.warning("renewing the leases failed (will retry): %s", error)
+                    except Exception:
+                        log.exception("the lease keeper failed; the node stops")
+                        raise
                 with trio.move_on_after(RENEW_SECONDS):
                     while not self._stopping.is_set():  # noqa: ASYNC110 (set by another thread)
                         await trio.sleep(0.1)

@@ -87,12 +87,22 @@ return 0
 """
 STORE_SNAPSHOT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[3]) end
+local function id(text)
+  local milliseconds, sequence = string.match(text, '^(%d+)-(%d+)$')
+  return tonumber(milliseconds), tonumber(sequence)
+end
+local newest = redis.call('HGET', KEYS[2], 'offset')
+if newest then
+  local kept_ms, kept_seq = id(newest)
+  local new_ms, new_seq = id(ARGV[3])
+  if new_ms < kept_ms or (new_ms == kept_ms and new_seq <= kept_seq) then return 2 end
+  redis.call('RENAME', KEYS[2], KEYS[3])
+end
 redis.call('HSET', KEYS[2], 'data', ARGV[2], 'offset', ARGV[3], 'entries', ARGV[4])
 local kept = redis.call('HGET', KEYS[3], 'offset')
 if kept then
-  local milliseconds, sequence = string.match(kept, '^(%d+)-(%d+)$')
-  redis.call('XTRIM', KEYS[4], 'MINID', milliseconds .. '-' .. (tonumber(sequence) + 1))
+  local milliseconds, sequence = id(kept)
+  redis.call('XTRIM', KEYS[4], 'MINID', milliseconds .. '-' .. (sequence + 1))
 end
 return 1
 """
@@ -177,6 +187,9 @@ class Partition:
     published: int = -1
     changes: Changes = attrs.field(factory=Changes)
     checkpointed_at: float = 0.0
+    writing: trio.Lock = attrs.field(factory=trio.Lock)
+    """Held while publishing or snapshotting, so the partition's writes reach Redis in the
+    order they were taken."""
     caught_up_at: float = 0.0
     behind: bool = False
     """The last read found more entries than it took: a backlog."""
@@ -223,6 +236,8 @@ class AggregateNode:
         self._settings_stored: bytes | None = None
         self._leases = 0
         self._rounds = 0
+        self._leaving: dict[int, Partition] = {}
+        """Partitions being handed over: no longer owned, their leases still held."""
         self.keeper = LeaseKeeper(url, self.node)
         self._release = redis.register_script(RELEASE)
         self._store_snapshot = redis.register_script(STORE_SNAPSHOT)
@@ -260,6 +275,7 @@ class AggregateNode:
         share: hand a surplus partition over, or take free ones. The first round only
         waits, so that nodes starting together see each other before taking any."""
         self.keeper.progress()
+        self.keeper.check()
         while True:
             try:
                 number, token = self.keeper.lost.get_nowait()
@@ -272,15 +288,18 @@ class AggregateNode:
         await self._follow_settings()
         share = math.ceil(self.partitions / self.keeper.live_nodes)
         ready = sorted(self._ready(), key=_number)
-        if len(self.owned) > share and ready:
-            await self._hand_over(ready[-1])  # one a round, so the node stays responsive
-        elif len(self.owned) < share and self._rounds > 1:
-            await self._take_free(share, nursery)
-        self._share_tokens()
+        try:
+            if len(self.owned) > share and ready:
+                await self._hand_over(ready[-1])  # one a round, so the node stays responsive
+            elif len(self.owned) < share and self._rounds > 1:
+                await self._take_free(share, nursery)
+        finally:
+            self._share_tokens()
 
     def _share_tokens(self) -> None:
         """Give the keeper the leases to renew: a new dict, never one it may be reading."""
-        self.keeper.tokens = {number: part.token for number, part in self.owned.items()}
+        held = {**self.owned, **self._leaving}
+        self.keeper.tokens = {number: part.token for number, part in held.items()}
 
     async def _take_free(self, share: int, nursery: trio.Nursery) -> None:
         free = [number for number in range(self.partitions) if number not in self.owned]
@@ -327,11 +346,15 @@ class AggregateNode:
         """Give a partition to another node: final view and snapshot first, so the next
         owner starts where this one stopped."""
         self.owned.pop(part.number, None)
-        self._share_tokens()
-        await self._publish(part)
-        await self._snapshot(part)
-        await self._give_back(part)
-        log.info("partition %d handed over at %s", part.number, part.offset)
+        self._leaving[part.number] = part  # its lease is renewed until it is given back
+        try:
+            await self._publish(part)
+            if await self._snapshot(part):
+                log.info("partition %d handed over at %s", part.number, part.offset)
+            await self._give_back(part)
+        finally:
+            del self._leaving[part.number]
+            self._share_tokens()
 
     async def _give_back(self, part: Partition) -> None:
         await self._release(keys=[layout.lease(part.number)], args=[part.token])
@@ -441,6 +464,8 @@ class AggregateNode:
         faster."""
         now = time.monotonic()
         for part in self._ready():
+            if self.owned.get(part.number) is not part:
+                continue  # dropped or handed over while an earlier one was published
             if part.behind and now - part.ticked_at < BACKLOG_TICK_SECONDS:
                 continue
             part.ticked_at = now
@@ -471,6 +496,10 @@ class AggregateNode:
         brought up to date (checkpointed) so the change stream can be trimmed. After a
         failed publication the next one replaces the whole view, since the changes taken
         are gone."""
+        async with part.writing:
+            await self._publish_now(part)
+
+    async def _publish_now(self, part: Partition) -> None:
         version = part.aggregator.version
         if part.reset:
             mode = RESET
@@ -490,10 +519,10 @@ class AggregateNode:
         delta = msgspec.msgpack.encode({"counts": counts, "steps": steps})
         removed: list[str] = []
         fields: list[Any] = []
+        saved: set[BucketKey] = set()
         if mode != DELTA:
-            removed = [
-                layout.bucket_field(key) for key in part.changes.unsaved if key not in buckets
-            ]
+            saved, part.changes.unsaved = part.changes.unsaved, set()
+            removed = [layout.bucket_field(key) for key in saved if key not in buckets]
             fields = [layout.COUNTS_FIELD, msgspec.msgpack.encode(counts)]
             for key, bucket in buckets.items():
                 fields += [layout.bucket_field(key), snapshots.encode_value(bucket)]
@@ -513,17 +542,21 @@ class AggregateNode:
         part.reset = False
         part.published = version
         if mode != DELTA:
-            part.changes.unsaved.clear()
             part.checkpointed_at = time.monotonic()
 
     async def _snapshot_all(self) -> None:
         for part in self._ready():
-            if part.snapshotted != (part.offset, part.aggregator.version):
+            owned = self.owned.get(part.number) is part  # not dropped or handed over since
+            if owned and part.snapshotted != (part.offset, part.aggregator.version):
                 await self._snapshot(part)
 
-    async def _snapshot(self, part: Partition) -> None:
+    async def _snapshot(self, part: Partition) -> bool:
         """Store a snapshot with its stream offset (encoded by a forked child) and trim the
-        stream to what the older kept snapshot covers."""
+        stream to what the older kept snapshot covers; whether it was stored."""
+        async with part.writing:
+            return await self._snapshot_now(part)
+
+    async def _snapshot_now(self, part: Partition) -> bool:
         moment = (part.offset, part.aggregator.version)
         snapshot = Snapshot(
             position=layout.position_of(part.offset),
@@ -543,9 +576,11 @@ class AggregateNode:
             args=[part.token, data, moment[0], entries],
         )
         if not stored:
+            log.warning("partition %d: snapshot refused, its lease is lost", part.number)
             self._drop(part, "its lease expired or another node took it")
-            return
+            return False
         part.snapshotted = moment
+        return True
 
     async def _stop(self) -> None:
         """At a graceful stop: hand every partition over and leave the set of live nodes."""

@@ -8,6 +8,7 @@ import logging
 import coredis
 import msgspec
 from coredis.exceptions import RedisError
+from coredis.retry import NoRetryPolicy
 
 from engauge.cluster import layout
 from engauge.store.secrets import GENERATED, Secrets, new_secret
@@ -34,9 +35,25 @@ class ClusterMismatch(RuntimeError):
     """This node's configuration disagrees with the cluster it joins; the message says how."""
 
 
+CONNECT_SECONDS = 5.0
+ANSWER_SECONDS = 30.0
+"""Longest wait for an answer (blocking reads block for at most a second): a connection to
+a Redis host that vanished without a reset fails then, instead of hanging for minutes."""
+
+
 def connect(url: str) -> Redis:
-    """A client for ``ENGAUGE_REDIS``; it connects lazily, so a node can start before Redis."""
-    return coredis.Redis.from_url(url, decode_responses=False)
+    """A client for ``ENGAUGE_REDIS``; it connects lazily, so a node can start before Redis.
+
+    Commands are never retried by the client: a command whose answer was lost may have run,
+    and publishing a change or storing a snapshot twice is not harmless. The caller's
+    retry (the next round) decides what to send again."""
+    return coredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        retry_policy=NoRetryPolicy(),
+        connect_timeout=CONNECT_SECONDS,
+        stream_timeout=ANSWER_SECONDS,
+    )
 
 
 async def agree_on_partitions(redis: Redis, partitions: int) -> None:

@@ -103,7 +103,7 @@ class ClusterView:
                 continue
             number = int(name.rsplit(":", 1)[1])
             try:
-                touched |= self._replay(number, entries)
+                touched |= self._replay(number, entries, following=True)
             except Gap:
                 touched |= await self._load(number)
         self._merge(touched)
@@ -116,12 +116,12 @@ class ClusterView:
     async def _load(self, number: int) -> set[BucketKey]:
         """A partition's view and the changes after its checkpoint, read in one
         transaction; returns the keys of the buckets it had or has now."""
+        before = set(self._buckets[number])
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 reading_view = pipe.hgetall(layout.view(number))
                 reading_changes = pipe.xrange(layout.changes(number), "-", "+")
             stored, entries = await reading_view, await reading_changes
-            before = set(self._buckets[number])
             self._sequences[number] = int(stored.pop(layout.SEQUENCE_FIELD.encode(), b"0"))
             counts = stored.pop(layout.COUNTS_FIELD.encode(), None)
             applied, duplicates = msgspec.msgpack.decode(counts) if counts else (0, 0)
@@ -133,23 +133,34 @@ class ClusterView:
             }
             self._read_to[number] = START
             try:
-                touched = self._replay(number, entries)
-            except Gap:  # a new owner replaced the view between the two reads: again
+                touched = self._replay(number, entries, following=False)
+            except Gap:  # a new owner is replacing the view: read it again shortly
+                await trio.sleep(RETRY_SECONDS)
                 continue
             return before | set(self._buckets[number]) | touched
 
-    def _replay(self, number: int, entries: Sequence[StreamEntry]) -> set[BucketKey]:
-        """Apply a partition's changes in order (those already applied are skipped)."""
+    def _replay(
+        self, number: int, entries: Sequence[StreamEntry], *, following: bool
+    ) -> set[BucketKey]:
+        """Apply a partition's changes in order. Loading a view, the changes it already
+        includes are skipped; following, every change must be the next one — anything
+        else (a new owner, numbers that went back because Redis lost writes, an entry
+        that cannot be read) raises :class:`Gap`, and the partition is loaded again."""
         touched: set[BucketKey] = set()
         for entry in entries:
             self._read_to[number] = as_bytes(entry.identifier)
             values = entry.field_values
-            sequence = int(values[b"sequence"])
-            if sequence <= self._sequences[number]:
-                continue
-            if sequence != self._sequences[number] + 1 or b"delta" not in values:
-                raise Gap
-            touched |= self._apply(number, msgspec.msgpack.decode(as_bytes(values[b"delta"])))
+            try:
+                sequence = int(values[b"sequence"])
+                if sequence <= self._sequences[number] and not following:
+                    continue
+                if sequence != self._sequences[number] + 1 or b"delta" not in values:
+                    raise Gap
+                delta = msgspec.msgpack.decode(as_bytes(values[b"delta"]))
+                touched |= self._apply(number, delta)
+            except (KeyError, ValueError, TypeError, msgspec.DecodeError) as error:
+                log.error("partition %d: change %s unreadable: %s", number, entry, error)
+                raise Gap from error
             self._sequences[number] = sequence
         return touched
 
