@@ -70,9 +70,16 @@ def no_cookie_client(base_url: str = "", keep_alive: bool = False) -> httpx.Clie
 
 
 def days_ago(days: float, hour: int = 12) -> datetime:
-    """Noon (UTC) of the day ``days`` before today: a past bucket of its own."""
-    day = datetime.now(UTC) - timedelta(days=days)
-    return day.replace(hour=hour, minute=0, second=0, microsecond=0)
+    """``hour`` (UTC, noon by default) of the day ``days`` before today: a past bucket of
+    its own. Today's never lies in the future, whatever the hour the tests run at: an hour
+    not reached yet becomes two minutes ago (or midnight, just after it), so data placed a
+    few minutes after it is still accepted (up to five minutes ahead is)."""
+    now = datetime.now(UTC)
+    day = (now - timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    if day > now:
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        day = max(midnight, now - timedelta(minutes=2))
+    return day
 
 
 def free_port() -> int:

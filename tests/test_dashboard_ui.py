@@ -10,7 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -353,13 +353,6 @@ def test_phone_width_has_no_sideways_scrolling(
     assert screenshot.startswith(b"\x89PNG")
 
 
-def today() -> datetime:
-    """A moment of today's bucket (UTC) that is not in the future, whatever the hour: a
-    visit's later pages may then be minutes ahead, within what the server accepts."""
-    now = datetime.now(UTC)
-    return max(now.replace(hour=0, minute=0, second=0, microsecond=0), now - timedelta(minutes=2))
-
-
 def demo_interactions(days: int = 14) -> list[dict[str, object]]:
     """Two weeks of a small shop: visitors browse pages, some buy, on three kinds of device."""
     interactions: list[dict[str, object]] = []
@@ -367,7 +360,7 @@ def demo_interactions(days: int = 14) -> list[dict[str, object]]:
         for visitor in range(4 + (day * 5) % 9):
             user = f"visitor-{day}-{visitor}"
             device = ("desktop", "phone", "tablet")[visitor % 3]
-            at = days_ago(day, hour=8 + visitor % 10) if day else today()
+            at = days_ago(day, hour=8 + visitor % 10)
             pages = ["/", "/pricing", "/docs", "/blog"][: 1 + visitor % 4]
             for step, page in enumerate(pages):
                 interactions.append(
