@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from typing import TypeVar
 
 import attrs
 import trio
@@ -30,6 +31,19 @@ MAX_PENDING = 50_000
 """Interactions accepted but not yet counted before new requests get ``503``: about a
 second of the aggregator's work, so what is acknowledged is visible within a second."""
 EXPIRY_SECONDS = 1.0
+
+
+T = TypeVar("T")
+
+
+async def everything_waiting(inbox: trio.MemoryReceiveChannel[T]) -> list[T]:
+    """Wait for one item, then take every other one already waiting: a group commit."""
+    group = [await inbox.receive()]
+    while True:
+        try:
+            group.append(inbox.receive_nowait())
+        except trio.WouldBlock:
+            return group
 
 
 class Overloaded(Exception):
@@ -106,13 +120,7 @@ class Pipeline:
 
     async def _write_loop(self) -> None:
         while True:
-            group = [await self._writer_inbox.receive()]
-            while True:
-                try:
-                    group.append(self._writer_inbox.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._commit(group)
+            await self._commit(await everything_waiting(self._writer_inbox))
 
     async def _commit(self, group: list[_Waiter]) -> None:
         batches = [waiter.batch for waiter in group]

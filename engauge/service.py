@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import hypercorn
 import hypercorn.trio
@@ -104,6 +105,23 @@ def hypercorn_config(config: Config) -> hypercorn.Config:
     return server
 
 
+async def start_server(
+    nursery: trio.Nursery, app: Any, config: Config, shutdown: trio.Event
+) -> list[str]:
+    """Start hypercorn in ``nursery`` with Engauge's limits; the URLs it listens on. It
+    drains and stops when ``shutdown`` is set."""
+    binds: list[str] = await nursery.start(
+        functools.partial(
+            hypercorn.trio.serve,
+            app,
+            hypercorn_config(config),
+            shutdown_trigger=shutdown.wait,
+            mode="asgi",
+        )
+    )
+    return binds
+
+
 def announce_secrets(user: str, secrets: Secrets, stored: object) -> None:
     """Print generated credentials once, on the start that created them, with where they
     are ``stored``."""
@@ -164,15 +182,7 @@ async def serve(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_on_signal, shutdown)
             async with trio.open_nursery() as server:
-                binds = await server.start(
-                    functools.partial(
-                        hypercorn.trio.serve,
-                        app,
-                        hypercorn_config(config),
-                        shutdown_trigger=shutdown.wait,
-                        mode="asgi",
-                    )
-                )
+                binds = await start_server(server, app, config, shutdown)
                 # The port answers /health and /health/ready (503) while the state is
                 # rebuilt in a worker thread; nothing else touches it until then.
                 journal = await trio.to_thread.run_sync(recover, config, aggregator)

@@ -19,7 +19,7 @@ import trio
 
 from engauge.cluster import layout
 from engauge.cluster.shared import FAILURES, Redis
-from engauge.pipeline import MAX_PENDING, NotDurable, Overloaded
+from engauge.pipeline import MAX_PENDING, NotDurable, Overloaded, everything_waiting
 from engauge.store.journal import encode_batch
 from engauge.stream.interaction import Interaction
 
@@ -66,13 +66,7 @@ class PartitionedLog:
         """Append waiting batches until cancelled."""
         task_status.started()
         while True:
-            group = [await self._inbox.receive()]
-            while True:
-                try:
-                    group.append(self._inbox.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._append(group)
+            await self._append(await everything_waiting(self._inbox))
 
     async def _append(self, group: list[_Waiter]) -> None:
         parts: dict[int, list[Interaction]] = {}

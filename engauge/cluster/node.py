@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import hypercorn.trio
 import trio
 from attrs import define
 
@@ -36,7 +35,7 @@ from engauge.http.auth import Accounts
 from engauge.http.dashboard import DashboardApi
 from engauge.http.ingest import IngestApp
 from engauge.metrics import Reading, read_state
-from engauge.service import WEEKDAYS, announce_secrets, hypercorn_config, stop_on_signal
+from engauge.service import WEEKDAYS, announce_secrets, start_server, stop_on_signal
 from engauge.store.secrets import Secrets
 from engauge.stream.aggregator import Aggregator
 from engauge.stream.calendar import Calendar
@@ -121,15 +120,7 @@ async def serve_node(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(stop_on_signal, shutdown)
             async with trio.open_nursery() as server:
-                binds = await server.start(
-                    functools.partial(
-                        hypercorn.trio.serve,
-                        app,
-                        hypercorn_config(config),
-                        shutdown_trigger=shutdown.wait,
-                        mode="asgi",
-                    )
-                )
+                binds = await start_server(server, app, config, shutdown)
                 if role in ("aggregate", "all"):
                     setup = CalendarSetup(
                         calendar,
