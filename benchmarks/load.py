@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.scenarios import RunningServer, pinned
 from tests.debian import WRK, install_wrk
+from tests.redis_server import free_port
 
 SCRIPT = Path(__file__).parent / "post_interaction.lua"
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -44,9 +45,7 @@ def single_ingest(seconds: int = 10, connections: int = 50) -> dict[str, Any]:
 
 @contextmanager
 def _anchor() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = pinned([sys.executable, "-m", "benchmarks.anchor", str(port)], cpu=0)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -80,13 +79,6 @@ def days_ago(days: float, hour: int = 12) -> datetime:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         day = max(midnight, now - timedelta(minutes=2))
     return day
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 now: for a server that must come back on the same one."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_engauge(basepath: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -19,6 +19,7 @@ START_TIMEOUT = 20.0
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 now: for a server that must come back on the same one."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

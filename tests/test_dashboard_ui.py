@@ -14,8 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, USER, EngaugeServer, days_ago, free_port
+from conftest import PASSWORD, USER, EngaugeServer, days_ago
 from playwright.sync_api import Browser, Page, Request, expect
+from redis_server import free_port
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SCREEN_SECONDS = 1.0

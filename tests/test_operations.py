@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, base_env, free_port, wait_until
+from conftest import APIKEY, JWT_KEY, PASSWORD, EngaugeServer, base_env, wait_until
 from prometheus_client.parser import text_string_to_metric_families
+from redis_server import free_port
 
 TOKEN = "metrics-token-0123456789"
 
